@@ -1,0 +1,162 @@
+"""The node registry: node type name → class, with what the engine needs of each.
+
+Classes follow ComfyUI's V1 API (``INPUT_TYPES``, ``RETURN_TYPES``, ``FUNCTION``,
+...); ``@node`` functions are turned into such classes. Registering under an
+existing name replaces the type: the new class has a new code fingerprint, so
+the cache reruns nodes of that type and what depends on them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .fingerprint import code_fingerprint
+from .nodedef import node_class_of
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """A registered node type and the facts about it the executor reads on its hot path."""
+
+    name: str
+    cls: type
+    display_name: str
+    code: str  # fingerprint of the class's code
+    is_output: bool
+    is_async: bool  # FUNCTION is a coroutine function
+    input_is_list: bool
+    output_is_list: tuple[bool, ...]
+    return_types: tuple
+    not_idempotent: bool
+
+    def input_types(self) -> dict:
+        """``INPUT_TYPES()``, which may be dynamic (e.g. the files in a folder)."""
+        spec = self.cls.INPUT_TYPES()
+        if not isinstance(spec, dict):
+            raise TypeError(f"{self.name}.INPUT_TYPES() returned {type(spec).__name__}, not a dict")
+        return spec
+
+
+class NodeRegistry:
+    """Node types by name. Thread-safe; shared by executors and editors."""
+
+    def __init__(self):
+        self._types: dict[str, NodeType] = {}
+        self._lock = threading.Lock()
+        self.generation = 0  # bumped on every change, so views can tell they are stale
+
+    def register(self, obj: Any = None, name: str | None = None, display_name: str | None = None):
+        """Register a V1 class or a (``@node``) function; usable as a decorator.
+
+        Returns ``obj`` unchanged, so a decorated function stays callable.
+        """
+        if obj is None:
+            return lambda o: self.register(o, name=name, display_name=display_name)
+        if isinstance(obj, type):
+            cls = obj
+        elif callable(obj):
+            cls = node_class_of(obj)
+        else:
+            raise TypeError(f"cannot register {obj!r}: expected a node class or function")
+        name = name or getattr(cls, "NODE_NAME", None) or cls.__name__
+        node_type = _describe(name, cls, display_name)
+        with self._lock:
+            self._types[name] = node_type
+            self.generation += 1
+        return obj
+
+    def load_mappings(
+        self,
+        class_mappings: Mapping[str, type],
+        display_name_mappings: Mapping[str, str] | None = None,
+    ) -> None:
+        """Register a ComfyUI pack's ``NODE_CLASS_MAPPINGS`` (and display names)."""
+        display_name_mappings = display_name_mappings or {}
+        for name, cls in class_mappings.items():
+            self.register(cls, name=name, display_name=display_name_mappings.get(name))
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            if self._types.pop(name, None) is not None:
+                self.generation += 1
+
+    def get(self, name: Any) -> NodeType | None:
+        return self._types.get(name) if isinstance(name, str) else None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._types
+
+    def __iter__(self):
+        return iter(list(self._types))
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def object_info(self, name: str | None = None) -> dict[str, dict]:
+        """The node specs, shaped like ComfyUI's ``/object_info`` (JSON-ready)."""
+        names = [name] if name is not None else sorted(self._types)
+        return {n: _object_info(self._types[n]) for n in names if n in self._types}
+
+
+def _describe(name: str, cls: type, display_name: str | None) -> NodeType:
+    for attribute in ("INPUT_TYPES", "RETURN_TYPES", "FUNCTION"):
+        if not hasattr(cls, attribute):
+            raise TypeError(f"node class {cls.__name__!r} has no {attribute}")
+    function = getattr(cls, cls.FUNCTION, None)
+    if not callable(function):
+        raise TypeError(f"node class {cls.__name__!r} has no method {cls.FUNCTION!r} (its FUNCTION)")
+    return_types = tuple(cls.RETURN_TYPES)
+    output_is_list = tuple(getattr(cls, "OUTPUT_IS_LIST", None) or (False,) * len(return_types))
+    return NodeType(
+        name=name,
+        cls=cls,
+        display_name=display_name or getattr(cls, "DISPLAY_NAME", None) or name,
+        code=getattr(cls, "__node_code__", None) or code_fingerprint(cls),
+        is_output=getattr(cls, "OUTPUT_NODE", False) is True,
+        is_async=inspect.iscoroutinefunction(function),
+        input_is_list=bool(getattr(cls, "INPUT_IS_LIST", False)),
+        output_is_list=output_is_list,
+        return_types=return_types,
+        not_idempotent=bool(getattr(cls, "NOT_IDEMPOTENT", False)),
+    )
+
+
+def _object_info(t: NodeType) -> dict:
+    cls = t.cls
+    try:
+        spec = t.input_types()
+    except Exception as exc:  # a broken node must not break the palette
+        spec = {"required": {}, "error": f"{type(exc).__name__}: {exc}"}
+    return_names = getattr(cls, "RETURN_NAMES", None) or t.return_types
+    return {
+        "input": _jsonable(spec),
+        "input_order": {k: list(v) for k, v in spec.items() if isinstance(v, dict)},
+        "output": _jsonable(list(t.return_types)),
+        "output_is_list": list(t.output_is_list),
+        "output_name": _jsonable(list(return_names)),
+        "output_tooltips": _jsonable(list(getattr(cls, "OUTPUT_TOOLTIPS", None) or [])),
+        "name": t.name,
+        "display_name": t.display_name,
+        "description": getattr(cls, "DESCRIPTION", "") or "",
+        "python_module": getattr(cls, "RELATIVE_PYTHON_MODULE", None) or cls.__module__,
+        "category": getattr(cls, "CATEGORY", "") or "",
+        "output_node": t.is_output,
+        "deprecated": bool(getattr(cls, "DEPRECATED", False)),
+        "experimental": bool(getattr(cls, "EXPERIMENTAL", False)),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, Callable):
+        return None
+    return str(value)

@@ -1,0 +1,453 @@
+"""Prompt validation, with ComfyUI's error types and shapes.
+
+``validate_prompt`` checks the structure of the prompt, then walks back from
+each output (or each partial-execution target) through its links, validating
+every node it reaches once. A node is valid when its own inputs are and every
+node it links to is; an invalid node makes the outputs that depend on it
+invalid, and only those: the other outputs still run.
+
+Errors are dicts ``{"type", "message", "details", "extra_info"}``. Per node,
+``node_errors[id] = {"errors": [...], "dependent_outputs": [...], "class_type"}``.
+
+The walk uses an explicit stack, not recursion, so a 10,000-deep chain
+validates, and a cycle is reported as ``dependency_cycle`` on each node in it.
+Constants are converted (``"5"`` → 5 for an INT) into ``ValidationResult.prompt``,
+a copy; the caller's prompt is never modified.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._aio import resolve
+from .graph import ExecutionBlocker
+from .registry import NodeRegistry, NodeType
+
+_CONVERTERS = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
+
+HIDDEN_INPUTS = ("UNIQUE_ID", "PROMPT", "DYNPROMPT", "EXTRA_PNGINFO")
+
+
+@dataclass
+class ValidationResult:
+    ok: bool
+    error: dict | None = None
+    outputs: list[str] = field(default_factory=list)
+    node_errors: dict[str, dict] = field(default_factory=dict)
+    prompt: dict[str, dict] = field(default_factory=dict)  # with constants converted
+
+
+def error(type: str, message: str, details: str = "", **extra_info: Any) -> dict:
+    return {"type": type, "message": message, "details": details, "extra_info": extra_info}
+
+
+def types_match(received: Any, expected: Any) -> bool:
+    """ComfyUI's link type check: equal, ``"*"``, or overlapping ``"A,B"`` unions.
+
+    Equality is tested as ``not received != expected`` so that ``str`` subclasses
+    overriding ``__ne__`` (node packs' "any type") decide for themselves.
+    """
+    if isinstance(expected, list):  # a COMBO input accepts COMBO outputs
+        expected = "COMBO"
+    if not received != expected:
+        return True
+    if not isinstance(received, str) or not isinstance(expected, str):
+        return False
+    received_set = {t.strip() for t in received.split(",")}
+    expected_set = {t.strip() for t in expected.split(",")}
+    if "*" in received_set or "*" in expected_set:
+        return True
+    return not received_set.isdisjoint(expected_set)
+
+
+def input_info(spec: dict, name: str) -> tuple[Any, str | None, dict]:
+    """(type, "required"|"optional"|"hidden"|None, options) of input ``name``."""
+    for category in ("required", "optional", "hidden"):
+        section = spec.get(category)
+        if section and name in section:
+            info = section[name]
+            if isinstance(info, (tuple, list)) and info:
+                options = info[1] if len(info) > 1 and isinstance(info[1], dict) else {}
+                return info[0], category, options
+            return info, category, {}
+    return None, None, {}
+
+
+class _Validator:
+    def __init__(self, prompt: dict, registry: NodeRegistry):
+        self.prompt = prompt
+        self.registry = registry
+        self.normalized = dict(prompt)
+        self.specs: dict[str, dict] = {}  # class_type -> INPUT_TYPES(), called once per prompt
+        # node id -> (valid, errors, ids of the nodes it links to)
+        self.validated: dict[str, tuple[bool, list, list]] = {}
+
+    def spec(self, node_type: NodeType) -> dict:
+        spec = self.specs.get(node_type.name)
+        if spec is None:
+            spec = self.specs[node_type.name] = node_type.input_types()
+        return spec
+
+    def validate_tree(self, root: str) -> None:
+        """Validate ``root`` and everything it links to, without recursion."""
+        if root in self.validated:
+            return
+        visiting: dict[str, int] = {}  # node id -> its index on the stack
+        stack: list[tuple[str, list, list, int]] = []
+
+        def enter(node_id: str, via: tuple[str, str] | None) -> None:
+            errors, deps = self.check_node(node_id, via, is_root=via is None)
+            visiting[node_id] = len(stack)
+            stack.append((node_id, errors, deps, 0))
+
+        enter(root, None)
+        while stack:
+            node_id, errors, deps, index = stack[-1]
+            if index < len(deps):
+                stack[-1] = (node_id, errors, deps, index + 1)
+                input_name, dep = deps[index]
+                if dep in visiting:
+                    self.report_cycle([entry[0] for entry in stack[visiting[dep]:]], stack)
+                elif dep not in self.validated:
+                    enter(dep, (node_id, input_name))
+                continue
+            stack.pop()
+            del visiting[node_id]
+            valid = not errors and all(self.validated[d][0] for _, d in deps if d in self.validated)
+            self.validated[node_id] = (valid, errors, [d for _, d in deps])
+
+    def report_cycle(self, cycle: list[str], stack: list) -> None:
+        names = [f"{n} ({self.prompt[n]['class_type']})" for n in cycle + cycle[:1]]
+        problem = error("dependency_cycle", "Dependency cycle detected", " -> ".join(names))
+        for entry in stack:
+            if entry[0] in cycle and not any(e["type"] == "dependency_cycle" for e in entry[1]):
+                entry[1].append(problem)
+
+    def check_node(self, node_id: str, via: tuple[str, str] | None, is_root: bool):
+        """Errors of the node's own inputs, and the (input, node id) pairs it links to."""
+        node = self.prompt[node_id]
+        node_type = self.registry.get(node["class_type"])
+        try:
+            return self._check_inputs(node_id, node, node_type)
+        except Exception as exc:
+            info = {
+                "exception_message": str(exc),
+                "exception_type": _type_name(type(exc)),
+                "traceback": traceback.format_tb(exc.__traceback__),
+            }
+            if is_root:
+                problem = error(
+                    "exception_during_validation", "Exception when validating node", str(exc), **info
+                )
+            else:
+                consumer, input_name = via
+                problem = error(
+                    "exception_during_inner_validation",
+                    "Exception when validating inner node",
+                    str(exc),
+                    input_name=input_name,
+                    linked_node=[node_id, consumer],
+                    **info,
+                )
+            return [problem], []
+
+    def _check_inputs(self, node_id: str, node: dict, node_type: NodeType):
+        spec = self.spec(node_type)
+        inputs = node.get("inputs", {})
+        validate = getattr(node_type.cls, "VALIDATE_INPUTS", None)
+        validate_args: list[str] = []
+        validate_kwargs = False
+        if validate is not None:
+            argspec = inspect.getfullargspec(validate)
+            validate_args = argspec.args + argspec.kwonlyargs
+            validate_kwargs = argspec.varkw is not None
+        errors: list[dict] = []
+        deps: list[tuple[str, str]] = []
+        received_types: dict[str, Any] = {}
+        converted: dict[str, Any] = {}
+
+        for name, value in inputs.items():  # undeclared links still run: validate their source
+            if isinstance(value, list) and input_info(spec, name)[1] is None:
+                source = self._link_source(value)
+                if source is not None:
+                    deps.append((name, source[0]))
+
+        for category in ("required", "optional"):
+            for name, info in (spec.get(category) or {}).items():
+                input_type, _, options = input_info(spec, name)
+                config = [input_type, options]
+                if name not in inputs:
+                    if category == "required":
+                        errors.append(
+                            error("required_input_missing", "Required input is missing", name, input_name=name)
+                        )
+                    continue
+                value = inputs[name]
+                if isinstance(value, list):
+                    problem = self._check_link(name, value, input_type, config, validate_args, received_types, converted)
+                    if problem is not None:
+                        errors.append(problem)
+                    elif self._link_source(value) is not None:
+                        deps.append((name, converted.get(name, value)[0]))
+                    continue
+                problem = self._check_constant(
+                    name, value, input_type, options, config, validate_args, validate_kwargs, converted
+                )
+                if problem is not None:
+                    errors.append(problem)
+
+        if converted:
+            self.normalized[node_id] = {**node, "inputs": {**inputs, **converted}}
+        if validate is not None and (validate_args or validate_kwargs):
+            errors.extend(
+                self._custom_validation(node_id, validate, validate_args, validate_kwargs, spec, received_types)
+            )
+        return errors, deps
+
+    def _link_source(self, value: list) -> tuple[str, int] | None:
+        if len(value) != 2:
+            return None
+        source, slot = value
+        if isinstance(source, int) and not isinstance(source, bool):
+            source = str(source)
+        if not isinstance(source, str) or source not in self.prompt:
+            return None
+        if isinstance(slot, float) and slot.is_integer():
+            slot = int(slot)
+        if not isinstance(slot, int) or isinstance(slot, bool):
+            return None
+        return source, slot
+
+    def _check_link(self, name, value, input_type, config, validate_args, received_types, converted):
+        if len(value) != 2:
+            return error(
+                "bad_linked_input",
+                "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+                name,
+                input_name=name,
+                input_config=config,
+                received_value=value,
+            )
+        source = self._link_source(value)
+        if source is None:
+            return error(
+                "bad_linked_input",
+                "Bad linked input: the linked node does not exist or the slot is not an integer",
+                f"{name}, {value!r}",
+                input_name=name,
+                input_config=config,
+                received_value=value,
+            )
+        if list(source) != value:
+            converted[name] = list(source)
+        source_id, slot = source
+        source_type = self.registry.get(self.prompt[source_id]["class_type"])
+        if not 0 <= slot < len(source_type.return_types):
+            return error(
+                "bad_linked_input",
+                f"Bad linked input: node {source_id} has no output {slot}",
+                f"{name}, {value!r}",
+                input_name=name,
+                input_config=config,
+                received_value=value,
+            )
+        received = source_type.return_types[slot]
+        received_types[name] = received
+        if "input_types" not in validate_args and not types_match(received, input_type):
+            return error(
+                "return_type_mismatch",
+                "Return type mismatch between linked nodes",
+                f"{name}, received_type({received}) mismatch input_type({input_type})",
+                input_name=name,
+                input_config=config,
+                received_type=received,
+                linked_node=list(source),
+            )
+        return None
+
+    def _check_constant(self, name, value, input_type, options, config, validate_args, validate_kwargs, converted):
+        if isinstance(value, dict) and "__value__" in value:  # a list constant, wrapped
+            value = converted[name] = value["__value__"]
+        convert = _CONVERTERS.get(input_type) if isinstance(input_type, str) else None
+        if convert is not None and type(value) is not convert:
+            try:
+                new_value = convert(value)
+            except Exception as exc:
+                return error(
+                    "invalid_input_type",
+                    f"Failed to convert an input value to a {input_type} value",
+                    f"{name}, {_short(value)}, {exc}",
+                    input_name=name,
+                    input_config=config,
+                    received_value=_short(value),
+                    exception_message=str(exc),
+                )
+            value = converted[name] = new_value
+        if name in validate_args or validate_kwargs:
+            return None  # the node's VALIDATE_INPUTS replaces the built-in checks
+        if "min" in options and value < options["min"]:
+            return error(
+                "value_smaller_than_min",
+                f"Value {value} smaller than min of {options['min']}",
+                name,
+                input_name=name,
+                input_config=config,
+                received_value=value,
+            )
+        if "max" in options and value > options["max"]:
+            return error(
+                "value_bigger_than_max",
+                f"Value {value} bigger than max of {options['max']}",
+                name,
+                input_name=name,
+                input_config=config,
+                received_value=value,
+            )
+        choices = input_type if isinstance(input_type, list) else None
+        if input_type == "COMBO":
+            choices = options.get("options", [])
+        if choices is not None and value not in choices:
+            listed = f"(list of length {len(choices)})" if len(choices) > 20 else str(choices)
+            return error(
+                "value_not_in_list",
+                "Value not in list",
+                f"{name}: '{_short(value)}' not in {listed}",
+                input_name=name,
+                input_config=config if len(choices) <= 20 else None,
+                received_value=_short(value),
+            )
+        return None
+
+    def _custom_validation(self, node_id, validate, args, has_kwargs, spec, received_types):
+        node = self.normalized[node_id]
+        inputs = node.get("inputs", {})
+        values: dict[str, Any] = {}
+        for name, value in inputs.items():
+            declared = input_info(spec, name)[1] is not None
+            if (name in args or has_kwargs) and (declared or isinstance(value, list)):
+                # Links are not evaluated at validation time: the node sees None.
+                values[name] = None if isinstance(value, list) else value
+        hidden = {"UNIQUE_ID": node_id, "PROMPT": self.prompt, "EXTRA_PNGINFO": None, "DYNPROMPT": None}
+        for name, kind in (spec.get("hidden") or {}).items():
+            if name in args:
+                values[name] = hidden.get(kind)
+        if "input_types" in args:
+            values["input_types"] = received_types
+        result = resolve(validate(**values))
+        if result is True or isinstance(result, ExecutionBlocker):
+            return []
+        details = "" if result is False else f" - {result}"
+        return [
+            error("custom_validation_failed", "Custom validation failed for node", f"{name}{details}", input_name=name)
+            for name in (values or {"": None})
+        ]
+
+
+def validate_prompt(
+    prompt: Any, registry: NodeRegistry, outputs: list[str] | None = None
+) -> ValidationResult:
+    """Validate an API prompt; ``outputs`` selects partial-execution targets (any node ids)."""
+    problem = _check_structure(prompt, registry)
+    if problem is not None:
+        return ValidationResult(False, problem)
+
+    if outputs is None:
+        targets = [n for n, node in prompt.items() if registry.get(node["class_type"]).is_output]
+    else:
+        if isinstance(outputs, (str, bytes)) or not hasattr(outputs, "__iter__"):
+            return ValidationResult(False, error("invalid_prompt", "outputs must be a list of node ids"))
+        targets = []
+        for target in outputs:
+            target = str(target) if isinstance(target, int) else target
+            if not isinstance(target, str) or target not in prompt:
+                return ValidationResult(
+                    False,
+                    error(
+                        "invalid_prompt",
+                        "Partial execution target is not a node of the prompt",
+                        repr(target),
+                        node_id=target if isinstance(target, str) else repr(target),
+                    ),
+                )
+            if target not in targets:
+                targets.append(target)
+    if not targets:
+        return ValidationResult(False, error("prompt_no_outputs", "Prompt has no outputs"))
+
+    validator = _Validator(prompt, registry)
+    good: list[str] = []
+    node_errors: dict[str, dict] = {}
+    failures: list[str] = []
+    for target in targets:
+        validator.validate_tree(target)
+        if validator.validated[target][0]:
+            good.append(target)
+            continue
+        for node_id in _tree(validator.validated, target):
+            errors = validator.validated[node_id][1]
+            if errors:
+                entry = node_errors.setdefault(
+                    node_id,
+                    {"errors": errors, "dependent_outputs": [], "class_type": prompt[node_id]["class_type"]},
+                )
+                entry["dependent_outputs"].append(target)
+                failures.extend(f"{e['message']}: {e['details']}" for e in errors)
+    if not good:
+        failed = error("prompt_outputs_failed_validation", "Prompt outputs failed validation", "\n".join(failures))
+        return ValidationResult(False, failed, [], node_errors, validator.normalized)
+    return ValidationResult(True, None, good, node_errors, validator.normalized)
+
+
+def _tree(validated: dict, root: str) -> list[str]:
+    seen = {root}
+    order = [root]
+    for node_id in order:
+        for dep in validated[node_id][2]:
+            if dep not in seen and dep in validated:
+                seen.add(dep)
+                order.append(dep)
+    return order
+
+
+def _check_structure(prompt: Any, registry: NodeRegistry) -> dict | None:
+    if not isinstance(prompt, dict):
+        return error("invalid_prompt", "The prompt must be a dict of node id -> node", type(prompt).__name__)
+    for node_id, node in prompt.items():
+        if not isinstance(node_id, str):
+            return error("invalid_prompt", "Node ids must be strings", repr(node_id))
+        if not isinstance(node, dict) or "class_type" not in node:
+            return error(
+                "invalid_prompt",
+                "Cannot execute because a node is missing the class_type property.",
+                f"Node ID '#{node_id}'",
+                node_id=node_id,
+            )
+        class_type = node["class_type"]
+        if registry.get(class_type) is None:
+            return error(
+                "invalid_prompt",
+                f"Cannot execute because node {_short(class_type)} does not exist.",
+                f"Node ID '#{node_id}'",
+                node_id=node_id,
+                class_type=_short(class_type),
+            )
+        if not isinstance(node.get("inputs", {}), dict):
+            return error(
+                "invalid_prompt", "A node's inputs must be a dict", f"Node ID '#{node_id}'", node_id=node_id
+            )
+    return None
+
+
+def _short(value: Any, limit: int = 200) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value if not isinstance(value, str) or len(value) <= limit else value[:limit] + "…"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _type_name(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module in (None, "builtins") else f"{module}.{cls.__qualname__}"

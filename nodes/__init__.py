@@ -1,0 +1,1 @@
+"""Node library (filled by the node-library issue)."""

@@ -1,0 +1,1 @@
+"""Kernel-resident session (filled by the Workbench issue)."""
