@@ -1,0 +1,198 @@
+"""Input signatures: the cache key of a node's outputs.
+
+A node's signature is a digest of, in order:
+
+1. its class type and the fingerprint of that class's code (a redefined node
+   type gets new signatures, and so does everything downstream of it);
+2. the result of its ``IS_CHANGED`` (NaN, or an exception, means "changed":
+   a fresh random component, so the node reruns every time);
+3. its own id, for ``NOT_IDEMPOTENT`` nodes only;
+4. each declared constant input, by content (``fingerprint.py``);
+5. for each linked input, the producer's *signature* and output slot.
+
+Because (5) uses the producer's digest, not its inputs, a signature costs
+O(inputs) once its producers' are known: the whole prompt costs O(nodes + links)
+(ComfyUI re-walks all ancestors per node, which is quadratic on chains).
+
+Lazy inputs: a lazy input the node did not ask for must not invalidate it
+(ComfyUI's "lazy evidence"). The digest of (1)–(5) without the lazy links is
+the *eager key*; after a node runs, the names of the lazy inputs it evaluated
+are recorded against its eager key, and its signature is the eager key plus
+the signatures of exactly those producers. Before it runs, the recorded
+evidence predicts that set: with the same eager key, ``check_lazy_status``
+sees the same inputs and so asks for the same ones. With no evidence yet, the
+signature is unknown until the node has run.
+
+Blind spots: what a node reads that is not an input (files, globals, the
+clock) is invisible unless its ``IS_CHANGED`` reports it; see
+``fingerprint.py`` for the code fingerprint's own blind spot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .fingerprint import changing, digest, fingerprint
+
+
+class NodeLinks(NamedTuple):
+    """What the signature needs of one node (built once per node per run)."""
+
+    head: str  # class type, code fingerprint, own id if not idempotent
+    constants: list[tuple[str, Any]]  # declared constant inputs, sorted by name
+    eager: list[tuple[str, str, int]]  # (input, producer, slot), sorted by input name
+    lazy: dict[str, tuple[str, int]]  # lazy input -> (producer, slot)
+
+
+class LazyEvidence:
+    """Eager key → the lazy inputs the node evaluated last time (bounded, LRU)."""
+
+    def __init__(self, max_size: int = 100_000):
+        self.max_size = max_size
+        self._records: OrderedDict[str, frozenset[str]] = OrderedDict()
+
+    def get(self, eager_key: str) -> frozenset[str] | None:
+        names = self._records.get(eager_key)
+        if names is not None:
+            self._records.move_to_end(eager_key)
+        return names
+
+    def record(self, eager_key: str, names: frozenset[str]) -> None:
+        self._records[eager_key] = names
+        self._records.move_to_end(eager_key)
+        if len(self._records) > self.max_size:
+            self._records.popitem(last=False)
+
+    def clear(self) -> None:
+        self._records.clear()
+
+
+class Signatures:
+    """The signatures of one run's nodes, each computed once (iteratively: no recursion)."""
+
+    def __init__(
+        self,
+        links: Callable[[str], NodeLinks],
+        is_changed: Callable[[str], Any],
+        evidence: LazyEvidence,
+    ):
+        self._links = links
+        self._is_changed = is_changed
+        self._evidence = evidence
+        self.keys: dict[str, str] = {}  # node id -> signature
+        self._eager: dict[str, str] = {}  # node id -> eager key
+        self._unknown: set[str] = set()  # no signature yet; cleared when a node records one
+        self._changed: dict[str, str] = {}  # node id -> IS_CHANGED fingerprint
+
+    def get(self, node_id: str) -> str | None:
+        """The node's signature, or None while it cannot be known before the node runs."""
+        key = self.keys.get(node_id)
+        if key is not None or node_id in self._unknown:
+            return key
+        stack = [node_id]
+        on_stack = {node_id}
+        while stack:
+            current = stack[-1]
+            missing = [p for p in self._producers(current) if p not in self.keys and p not in self._unknown]
+            cycle = any(p in on_stack for p in missing)
+            if missing and not cycle:
+                for producer in missing:
+                    on_stack.add(producer)
+                    stack.append(producer)
+                continue
+            stack.pop()
+            on_stack.discard(current)
+            key = None if cycle else self._compose(current)
+            if key is None:
+                self._unknown.add(current)
+            else:
+                self.keys[current] = key
+        return self.keys.get(node_id)
+
+    def record(self, node_id: str, evaluated_lazy: set[str]) -> str:
+        """The node has run, evaluating ``evaluated_lazy``: fix its signature."""
+        self._unknown.clear()  # what was unknown because of this node may be known now
+        links = self._links(node_id)
+        for _, producer, _ in links.eager:
+            self.get(producer)
+        eager = self._eager_key(node_id, links)
+        if eager is None:  # a producer without a signature: store under a key nothing will ask for
+            key = changing()
+        elif links.lazy:
+            names = frozenset(evaluated_lazy & links.lazy.keys())
+            self._evidence.record(eager, names)
+            for name in names:
+                self.get(links.lazy[name][0])
+            key = self._with_lazy(eager, links, names)
+        else:
+            key = eager
+        self.keys[node_id] = key
+        return key
+
+    def _producers(self, node_id: str) -> list[str]:
+        """The nodes whose signatures this one's needs (lazy ones per the evidence)."""
+        links = self._links(node_id)
+        producers = [p for _, p, _ in links.eager]
+        if links.lazy and all(p in self.keys for p in producers):
+            names = self._evidence.get(self._eager_key(node_id, links))
+            if names:
+                producers.extend(links.lazy[n][0] for n in names if n in links.lazy)
+        return producers
+
+    def _eager_key(self, node_id: str, links: NodeLinks) -> str | None:
+        eager = self._eager.get(node_id)
+        if eager is not None:
+            return eager
+        parts = [links.head, self._changed_fingerprint(node_id)]
+        for name, value in links.constants:
+            parts.append(f"{name}={fingerprint(value)}")
+        for name, producer, slot in links.eager:
+            key = self.keys.get(producer)
+            if key is None:
+                return None
+            parts.append(f"{name}=@{key}:{slot}")
+        eager = self._eager[node_id] = digest("\x1e".join(parts))
+        return eager
+
+    def _compose(self, node_id: str) -> str | None:
+        links = self._links(node_id)
+        eager = self._eager_key(node_id, links)
+        if eager is None or not links.lazy:
+            return eager
+        names = self._evidence.get(eager)
+        if names is None:
+            return None
+        return self._with_lazy(eager, links, names)
+
+    def _with_lazy(self, eager: str, links: NodeLinks, names: frozenset[str]) -> str | None:
+        parts = [eager]
+        for name in sorted(names):
+            producer, slot = links.lazy[name]
+            key = self.keys.get(producer)
+            if key is None:
+                return None
+            parts.append(f"{name}=@{key}:{slot}")
+        return digest("\x1e".join(parts)) if len(parts) > 1 else eager
+
+    def _changed_fingerprint(self, node_id: str) -> str:
+        value = self._changed.get(node_id)
+        if value is None:
+            try:
+                result = self._is_changed(node_id)
+            except Exception:
+                value = changing()  # ComfyUI treats a failing IS_CHANGED as NaN
+            else:
+                value = changing() if _has_nan(result) else fingerprint(result)
+            self._changed[node_id] = value
+        return value
+
+
+def _has_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, (list, tuple)):
+        return any(_has_nan(v) for v in value)
+    return False
