@@ -91,7 +91,9 @@ class Executor:
         self.registry = registry
         self.cache_strategy = cache
         self.outputs = make_cache(cache, lru_size=lru_size, ram_headroom=ram_headroom)
-        self.objects: dict[str, tuple[str, type, Any]] = {}  # node id -> (original node, class, instance)
+        self.objects: dict[
+            str, tuple[str, type, Any]
+        ] = {}  # node id -> (original node, class, instance)
         self.evidence = LazyEvidence()
         self.subgraph_caching = subgraph_caching
         self.events = EventBus()
@@ -147,7 +149,9 @@ class Executor:
 
             def target() -> None:
                 try:
-                    box.append(self.execute(prompt, outputs, extra_data=extra_data, prompt_id=prompt_id))
+                    box.append(
+                        self.execute(prompt, outputs, extra_data=extra_data, prompt_id=prompt_id)
+                    )
                 except BaseException as exc:  # re-raised in the caller's thread
                     box.append(exc)
 
@@ -165,7 +169,9 @@ class Executor:
         self.executed_node_ids = set()
         validation = validate_prompt(prompt, self.registry, outputs)
         if not validation.ok:
-            return ExecutionResult(prompt_id, "invalid", error=validation.error, node_errors=validation.node_errors)
+            return ExecutionResult(
+                prompt_id, "invalid", error=validation.error, node_errors=validation.node_errors
+            )
         run = _Run(self, prompt_id, validation.prompt, extra_data)
         result = ExecutionResult(prompt_id, "success", node_errors=validation.node_errors)
         self.events.emit("execution_start", prompt_id)
@@ -187,7 +193,9 @@ class Executor:
         return result
 
     def _drop_objects(self, prompt_node_ids) -> None:
-        for node_id in [n for n, (root, _, _) in self.objects.items() if root not in prompt_node_ids]:
+        for node_id in [
+            n for n, (root, _, _) in self.objects.items() if root not in prompt_node_ids
+        ]:
             del self.objects[node_id]
 
     def _free(self) -> None:
@@ -199,28 +207,49 @@ class Executor:
             torch.cuda.empty_cache()
 
 
+class _Spec:
+    """A node class's ``INPUT_TYPES()`` digested once per run for the hot path."""
+
+    __slots__ = ("declared", "lazy", "raw", "defaults", "hidden")
+
+    def __init__(self, spec: dict):
+        self.declared: set[str] = set()
+        self.lazy: set[str] = set()
+        self.raw: set[str] = set()
+        self.defaults: dict[str, Any] = {}  # optional inputs' schema defaults
+        self.hidden: dict[str, Any] = dict(spec.get("hidden") or {})
+        for category in ("required", "optional"):
+            for name in spec.get(category) or {}:
+                self.declared.add(name)
+                options = input_info(spec, name)[2]
+                if options.get("lazy"):
+                    self.lazy.add(name)
+                if options.get("rawLink"):
+                    self.raw.add(name)
+                if category == "optional" and "default" in options:
+                    self.defaults[name] = options["default"]
+
+
 class _NodeInfo:
     """One node of a run, as the executor sees it (built once per node per run)."""
 
-    __slots__ = ("id", "type", "spec", "inputs", "links", "lazy", "raw", "node")
+    __slots__ = ("id", "type", "spec", "inputs", "links", "lazy", "raw", "node", "signature_links")
 
-    def __init__(self, node_id: str, node: dict, node_type: NodeType, spec: dict):
+    def __init__(self, node_id: str, node: dict, node_type: NodeType, spec: _Spec):
         self.id = node_id
         self.node = node
         self.type = node_type
         self.spec = spec
         self.inputs: dict = node.get("inputs", {})
         self.links: list[tuple[str, str, int]] = []  # (input, producer, slot)
-        self.lazy: set[str] = set()
-        self.raw: set[str] = set()
+        self.signature_links: NodeLinks | None = None
         for name, value in self.inputs.items():
             if is_link(value):
                 self.links.append((name, value[0], int(value[1])))
-                options = input_info(spec, name)[2]
-                if options.get("lazy"):
-                    self.lazy.add(name)
-                if options.get("rawLink"):
-                    self.raw.add(name)
+        self.lazy = (
+            spec.lazy.intersection(name for name, _, _ in self.links) if spec.lazy else spec.lazy
+        )
+        self.raw = spec.raw
 
 
 class _Run:
@@ -232,7 +261,7 @@ class _Run:
         self.prompt = prompt
         self.extra_data = extra_data
         self.dynprompt = DynamicPrompt(prompt)
-        self.specs: dict[str, dict] = {}
+        self.specs: dict[str, _Spec] = {}
         self.info: dict[str, _NodeInfo] = {}
         self.signatures = Signatures(self.node_links, self.is_changed, executor.evidence)
         self.list = ExecutionList(self.links_of, self.available, self.is_eager, self.is_output)
@@ -258,25 +287,32 @@ class _Run:
             node = self.dynprompt.get_node(node_id)
             node_type = self.ex.registry.get(node.get("class_type"))
             if node_type is None:
-                raise KeyError(f"node {node_id}: node type {node.get('class_type')!r} does not exist")
+                raise KeyError(
+                    f"node {node_id}: node type {node.get('class_type')!r} does not exist"
+                )
             spec = self.specs.get(node_type.name)
             if spec is None:
-                spec = self.specs[node_type.name] = node_type.input_types()
+                spec = self.specs[node_type.name] = _Spec(node_type.input_types())
             info = self.info[node_id] = _NodeInfo(node_id, node, node_type, spec)
         return info
 
     def node_links(self, node_id: str) -> NodeLinks:
         info = self.node_info(node_id)
-        t = info.type
+        if info.signature_links is None:
+            info.signature_links = self._signature_links(info)
+        return info.signature_links
+
+    def _signature_links(self, info: _NodeInfo) -> NodeLinks:
+        node_id, t = info.id, info.type
         head = f"{t.name}\x1f{t.code}" + (f"\x1fid={node_id}" if t.not_idempotent else "")
         constants = sorted(
             (name, value)
             for name, value in info.inputs.items()
-            if not is_link(value) and input_info(info.spec, name)[1] in ("required", "optional")
+            if name in info.spec.declared and not is_link(value)
         )
         eager = sorted((n, p, s) for n, p, s in info.links if n not in info.lazy)
         lazy = {n: (p, s) for n, p, s in info.links if n in info.lazy}
-        return NodeLinks(head, constants, eager, lazy)
+        return NodeLinks(head, constants, eager, lazy, [p for _, p, _ in eager])
 
     def is_changed(self, node_id: str) -> Any:
         info = self.node_info(node_id)
@@ -284,8 +320,13 @@ class _Run:
             return False
         inputs = self.input_values(info, constants_only=True)
         results = call_over_lists(
-            info.type.cls, "IS_CHANGED", inputs, info.type.input_is_list,
-            node_id=node_id, start_task=self.await_now, filter_kwargs=True,
+            info.type.cls,
+            "IS_CHANGED",
+            inputs,
+            info.type.input_is_list,
+            node_id=node_id,
+            start_task=self.await_now,
+            filter_kwargs=True,
         )
         return [None if isinstance(r, ExecutionBlocker) else r for r in results]
 
@@ -379,7 +420,10 @@ class _Run:
         if node_id in self.pending_subgraphs:
             outputs, ui = self.resolve_subgraph(node_id, info), {}
         elif node_id in self.pending_async:
-            results = [r.result() if isinstance(r, asyncio.Task) else r for r in self.pending_async.pop(node_id)]
+            results = [
+                r.result() if isinstance(r, asyncio.Task) else r
+                for r in self.pending_async.pop(node_id)
+            ]
             outputs, ui, _ = outputs_from_returns(results, info.type)
         else:
             if node_id not in self.started:
@@ -391,7 +435,10 @@ class _Run:
                     return True
                 self.started[node_id] = time.perf_counter()
                 self.ex.events.emit(
-                    "executing", self.prompt_id, node=node_id, display_node=self.dynprompt.get_display_node_id(node_id)
+                    "executing",
+                    self.prompt_id,
+                    node=node_id,
+                    display_node=self.dynprompt.get_display_node_id(node_id),
                 )
             done = self.call_node(info)
             if done is None:
@@ -408,9 +455,20 @@ class _Run:
         if hasattr(obj, "check_lazy_status"):
             missing = {n for n in info.lazy if n not in self.requested.get(node_id, ())}
             asked = call_over_lists(
-                obj, "check_lazy_status", inputs, node_type.input_is_list, node_id=node_id, start_task=self.await_now
+                obj,
+                "check_lazy_status",
+                inputs,
+                node_type.input_is_list,
+                node_id=node_id,
+                start_task=self.await_now,
             )
-            needed = {n for r in asked if isinstance(r, list) for n in r if isinstance(n, str) and n in missing}
+            needed = {
+                n
+                for r in asked
+                if isinstance(r, list)
+                for n in r
+                if isinstance(n, str) and n in missing
+            }
             if needed:
                 self.requested.setdefault(node_id, set()).update(needed)
                 for name in needed:
@@ -418,8 +476,13 @@ class _Run:
                     self.list.add_strong_link(producer, int(slot), node_id)
                 return None
         results = call_over_lists(
-            obj, node_type.cls.FUNCTION, inputs, node_type.input_is_list,
-            node_id=node_id, on_block=lambda b: self.blocked(node_id, b), start_task=self.start_task,
+            obj,
+            node_type.cls.FUNCTION,
+            inputs,
+            node_type.input_is_list,
+            node_id=node_id,
+            on_block=lambda b: self.blocked(node_id, b),
+            start_task=self.start_task,
         )
         tasks = [r for r in results if isinstance(r, asyncio.Task)]
         if tasks:
@@ -452,16 +515,15 @@ class _Run:
                     continue
                 outputs = self.values.get(value[0])
                 slot = int(value[1])
-                values[name] = outputs[slot] if outputs is not None and slot < len(outputs) else [None]
-            elif input_info(info.spec, name)[1] is not None:
+                values[name] = (
+                    outputs[slot] if outputs is not None and slot < len(outputs) else [None]
+                )
+            elif name in info.spec.declared or name in info.raw:
                 values[name] = [value]
-        optional = info.spec.get("optional") or {}
-        for name in optional:
+        for name, default in info.spec.defaults.items():
             if name not in values:
-                options = input_info(info.spec, name)[2]
-                if "default" in options:
-                    values[name] = [options["default"]]
-        for name, kind in (info.spec.get("hidden") or {}).items():
+                values[name] = [default]
+        for name, kind in info.spec.hidden.items():
             values[name] = [self.hidden_value(kind, info.id)]
         return values
 
@@ -487,10 +549,16 @@ class _Run:
     def blocked(self, node_id: str, blocker: ExecutionBlocker) -> ExecutionBlocker:
         if blocker.message is not None:
             self.ex.events.emit(
-                "execution_error", self.prompt_id,
-                node_id=node_id, node_type=self.node_info(node_id).type.name,
-                exception_message=f"Execution Blocked: {blocker.message}", exception_type="ExecutionBlocked",
-                traceback=[], current_inputs={}, current_outputs=[], executed=sorted(self.executed),
+                "execution_error",
+                self.prompt_id,
+                node_id=node_id,
+                node_type=self.node_info(node_id).type.name,
+                exception_message=f"Execution Blocked: {blocker.message}",
+                exception_type="ExecutionBlocked",
+                traceback=[],
+                current_inputs={},
+                current_outputs=[],
+                executed=sorted(self.executed),
             )
         return blocker
 
@@ -508,7 +576,9 @@ class _Run:
                         "deterministic or use GraphBuilder."
                     )
             for new_id, node in graph.items():
-                self.dynprompt.add_ephemeral_node(new_id, node, node_id, node.get("override_display_id", node_id))
+                self.dynprompt.add_ephemeral_node(
+                    new_id, node, node_id, node.get("override_display_id", node_id)
+                )
                 if self.is_output(new_id):
                     new_outputs.append(new_id)
             links.extend((r[0], int(r[1])) for r in result if is_link(r))
@@ -537,7 +607,12 @@ class _Run:
         node_id = info.id
         key = self.signatures.record(node_id, self.requested.get(node_id, set()))
         if self.storable(info):
-            self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, CacheEntry(ui or None, outputs))
+            self.ex.outputs.set(
+                node_id,
+                self.dynprompt.get_real_node_id(node_id),
+                key,
+                CacheEntry(ui or None, outputs),
+            )
         self.values[node_id] = outputs
         self.executed.add(node_id)
         self.timings[node_id] = time.perf_counter() - self.started.pop(node_id, time.perf_counter())
@@ -548,7 +623,11 @@ class _Run:
     def emit_executed(self, node_id: str, ui: dict) -> None:
         self.ui[node_id] = ui
         self.ex.events.emit(
-            "executed", self.prompt_id, node=node_id, display_node=self.dynprompt.get_display_node_id(node_id), output=ui
+            "executed",
+            self.prompt_id,
+            node=node_id,
+            display_node=self.dynprompt.get_display_node_id(node_id),
+            output=ui,
         )
 
     def storable(self, info: _NodeInfo) -> bool:
@@ -558,7 +637,9 @@ class _Run:
         if self.ex.subgraph_caching or ":" not in info.id or info.type.is_output:
             return True
         prefix = info.id.rsplit(":", 1)[0]
-        return any(c.rsplit(":", 1)[0] != prefix if ":" in c else True for c in self.consumers(info.id))
+        return any(
+            c.rsplit(":", 1)[0] != prefix if ":" in c else True for c in self.consumers(info.id)
+        )
 
     def consumers(self, node_id: str) -> set[str]:
         if self._consumers is None:
@@ -617,7 +698,9 @@ class _Run:
                 return display
         return cycle[0] if cycle else None
 
-    def fail(self, result: ExecutionResult, status: str, node_id: str | None, exc: BaseException | None) -> None:
+    def fail(
+        self, result: ExecutionResult, status: str, node_id: str | None, exc: BaseException | None
+    ) -> None:
         result.status = status
         real_id = self.dynprompt.get_real_node_id(node_id) if node_id is not None else None
         node_type = None
@@ -635,22 +718,36 @@ class _Run:
             self.values.clear()
             self.ex._free()
         inputs = {}
-        if node_id is not None and node_id in self.info and not isinstance(exc, DependencyCycleError):
+        if (
+            node_id is not None
+            and node_id in self.info
+            and not isinstance(exc, DependencyCycleError)
+        ):
             try:
-                inputs = {k: [summarize(v) for v in vs] for k, vs in self.input_values(self.info[node_id]).items()}
+                inputs = {
+                    k: [summarize(v) for v in vs]
+                    for k, vs in self.input_values(self.info[node_id]).items()
+                }
             except Exception:
                 inputs = {}
         result.error = {
             "node_id": real_id if not isinstance(exc, DependencyCycleError) else node_id,
             "node_type": node_type,
-            "exception_type": "graph.DependencyCycleError" if isinstance(exc, DependencyCycleError) else _full_name(type(exc)),
+            "exception_type": "graph.DependencyCycleError"
+            if isinstance(exc, DependencyCycleError)
+            else _full_name(type(exc)),
             "exception_message": message,
-            "traceback": traceback.format_tb(exc.__traceback__) if not isinstance(exc, DependencyCycleError) else [],
+            "traceback": traceback.format_tb(exc.__traceback__)
+            if not isinstance(exc, DependencyCycleError)
+            else [],
             "current_inputs": inputs,
         }
         self.ex.events.emit(
-            "execution_error", self.prompt_id, **result.error,
-            executed=sorted(self.executed), current_outputs=sorted(self.values),
+            "execution_error",
+            self.prompt_id,
+            **result.error,
+            executed=sorted(self.executed),
+            current_outputs=sorted(self.values),
         )
 
 

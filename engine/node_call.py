@@ -43,10 +43,16 @@ def call_over_lists(
     if input_is_list:
         calls = [(0, inputs)]
     else:
-        length = max((len(v) for v in inputs.values()), default=0)
+        length = max(map(len, inputs.values()), default=0)
         if length == 0 and inputs:
             return []  # an empty input list: nothing to map over
-        calls = [(i, {k: v[i] if i < len(v) else v[-1] for k, v in inputs.items()}) for i in range(max(length, 1))]
+        if length <= 1:
+            calls = [(0, {k: v[0] for k, v in inputs.items()})]
+        else:
+            calls = [
+                (i, {k: v[i] if i < len(v) else v[-1] for k, v in inputs.items()})
+                for i in range(length)
+            ]
 
     results = []
     for index, kwargs in calls:

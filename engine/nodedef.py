@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from .fingerprint import code_fingerprint, digest, fingerprint
+from .graph import ExecutionBlocker
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +137,9 @@ def _node_class(fn, *, name, display_name, category, description, output, return
         if param.kind is param.VAR_KEYWORD:
             continue
         if param.kind in (param.VAR_POSITIONAL, param.POSITIONAL_ONLY):
-            raise NodeSpecError(f"node {name!r}: parameter {param.name!r} must be passable by keyword")
+            raise NodeSpecError(
+                f"node {name!r}: parameter {param.name!r} must be passable by keyword"
+            )
         category_name, spec = _input_spec(name, param, hints.get(param.name, Any))
         inputs[category_name][param.name] = spec
 
@@ -144,7 +147,9 @@ def _node_class(fn, *, name, display_name, category, description, output, return
     return_types, return_names = _output_spec(return_hint, output)
     if returns is not None:
         if len(returns) != len(return_types):
-            raise NodeSpecError(f"node {name!r}: {len(returns)} names for {len(return_types)} outputs")
+            raise NodeSpecError(
+                f"node {name!r}: {len(returns)} names for {len(return_types)} outputs"
+            )
         return_names = tuple(returns)
     spec = {k: v for k, v in inputs.items() if v}
     outputs = len(return_types)
@@ -181,8 +186,6 @@ def _node_class(fn, *, name, display_name, category, description, output, return
 
 
 def _pack(result: Any, outputs: int):
-    from .graph import ExecutionBlocker
-
     if isinstance(result, NodeOutput):
         packed: dict = {"result": result.values}
         if result.ui is not None:

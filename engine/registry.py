@@ -108,7 +108,9 @@ def _describe(name: str, cls: type, display_name: str | None) -> NodeType:
             raise TypeError(f"node class {cls.__name__!r} has no {attribute}")
     function = getattr(cls, cls.FUNCTION, None)
     if not callable(function):
-        raise TypeError(f"node class {cls.__name__!r} has no method {cls.FUNCTION!r} (its FUNCTION)")
+        raise TypeError(
+            f"node class {cls.__name__!r} has no method {cls.FUNCTION!r} (its FUNCTION)"
+        )
     return_types = tuple(cls.RETURN_TYPES)
     output_is_list = tuple(getattr(cls, "OUTPUT_IS_LIST", None) or (False,) * len(return_types))
     return NodeType(

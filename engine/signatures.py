@@ -45,6 +45,7 @@ class NodeLinks(NamedTuple):
     constants: list[tuple[str, Any]]  # declared constant inputs, sorted by name
     eager: list[tuple[str, str, int]]  # (input, producer, slot), sorted by input name
     lazy: dict[str, tuple[str, int]]  # lazy input -> (producer, slot)
+    producers: list[str]  # the producers of ``eager``
 
 
 class LazyEvidence:
@@ -92,11 +93,74 @@ class Signatures:
         key = self.keys.get(node_id)
         if key is not None or node_id in self._unknown:
             return key
+        keys, unknown = self.keys, self._unknown
+        stack = [node_id]
+        # Expanded and not finished: on the current depth-first path, so a
+        # producer found here closes a cycle (possible only in expanded subgraphs).
+        in_progress: set[str] = set()
+        while stack:
+            current = stack[-1]
+            if current in keys or current in unknown:
+                stack.pop()
+                continue
+            missing = [p for p in self._producers(current) if p not in keys and p not in unknown]
+            if missing:
+                if any(p in in_progress for p in missing):
+                    unknown.add(current)
+                    in_progress.discard(current)
+                    stack.pop()
+                else:
+                    in_progress.add(current)
+                    stack.extend(missing)
+                continue
+            stack.pop()
+            in_progress.discard(current)
+            key = self._compose(current)
+            if key is None:
+                unknown.add(current)
+            else:
+                keys[current] = key
+        return keys.get(node_id)
+
+    def record(self, eager_key: str, names: frozenset[str]) -> None:
+        self._records[eager_key] = names
+        self._records.move_to_end(eager_key)
+        if len(self._records) > self.max_size:
+            self._records.popitem(last=False)
+
+    def clear(self) -> None:
+        self._records.clear()
+
+
+class Signatures:
+    """The signatures of one run's nodes, each computed once (iteratively: no recursion)."""
+
+    def __init__(
+        self,
+        links: Callable[[str], NodeLinks],
+        is_changed: Callable[[str], Any],
+        evidence: LazyEvidence,
+    ):
+        self._links = links
+        self._is_changed = is_changed
+        self._evidence = evidence
+        self.keys: dict[str, str] = {}  # node id -> signature
+        self._eager: dict[str, str] = {}  # node id -> eager key
+        self._unknown: set[str] = set()  # no signature yet; cleared when a node records one
+        self._changed: dict[str, str] = {}  # node id -> IS_CHANGED fingerprint
+
+    def get(self, node_id: str) -> str | None:
+        """The node's signature, or None while it cannot be known before the node runs."""
+        key = self.keys.get(node_id)
+        if key is not None or node_id in self._unknown:
+            return key
         stack = [node_id]
         on_stack = {node_id}
         while stack:
             current = stack[-1]
-            missing = [p for p in self._producers(current) if p not in self.keys and p not in self._unknown]
+            missing = [
+                p for p in self._producers(current) if p not in self.keys and p not in self._unknown
+            ]
             cycle = any(p in on_stack for p in missing)
             if missing and not cycle:
                 for producer in missing:
@@ -135,11 +199,11 @@ class Signatures:
     def _producers(self, node_id: str) -> list[str]:
         """The nodes whose signatures this one's needs (lazy ones per the evidence)."""
         links = self._links(node_id)
-        producers = [p for _, p, _ in links.eager]
+        producers = links.producers
         if links.lazy and all(p in self.keys for p in producers):
             names = self._evidence.get(self._eager_key(node_id, links))
             if names:
-                producers.extend(links.lazy[n][0] for n in names if n in links.lazy)
+                producers = producers + [links.lazy[n][0] for n in names if n in links.lazy]
         return producers
 
     def _eager_key(self, node_id: str, links: NodeLinks) -> str | None:

@@ -52,7 +52,7 @@ def types_match(received: Any, expected: Any) -> bool:
     """
     if isinstance(expected, list):  # a COMBO input accepts COMBO outputs
         expected = "COMBO"
-    if not received != expected:
+    if not received != expected:  # noqa: SIM202 (see docstring)
         return True
     if not isinstance(received, str) or not isinstance(expected, str):
         return False
@@ -76,12 +76,38 @@ def input_info(spec: dict, name: str) -> tuple[Any, str | None, dict]:
     return None, None, {}
 
 
+class _ClassInputs:
+    """What validation needs of a node class, worked out once per prompt."""
+
+    def __init__(self, cls: type, spec: dict):
+        self.spec = spec
+        self.declared: set[str] = set()
+        self.inputs: list[
+            tuple[str, bool, Any, dict, list]
+        ] = []  # name, required, type, options, config
+        for category in ("required", "optional"):
+            for name in spec.get(category) or {}:
+                input_type, _, options = input_info(spec, name)
+                self.declared.add(name)
+                self.inputs.append(
+                    (name, category == "required", input_type, options, [input_type, options])
+                )
+        self.validate = getattr(cls, "VALIDATE_INPUTS", None)
+        self.validate_args: list[str] = []
+        self.validate_kwargs = False
+        if self.validate is not None:
+            argspec = inspect.getfullargspec(self.validate)
+            self.validate_args = argspec.args + argspec.kwonlyargs
+            self.validate_kwargs = argspec.varkw is not None
+
+
 class _Validator:
     def __init__(self, prompt: dict, registry: NodeRegistry):
         self.prompt = prompt
         self.registry = registry
         self.normalized = dict(prompt)
         self.specs: dict[str, dict] = {}  # class_type -> INPUT_TYPES(), called once per prompt
+        self.classes: dict[str, _ClassInputs] = {}
         # node id -> (valid, errors, ids of the nodes it links to)
         self.validated: dict[str, tuple[bool, list, list]] = {}
 
@@ -110,7 +136,7 @@ class _Validator:
                 stack[-1] = (node_id, errors, deps, index + 1)
                 input_name, dep = deps[index]
                 if dep in visiting:
-                    self.report_cycle([entry[0] for entry in stack[visiting[dep]:]], stack)
+                    self.report_cycle([entry[0] for entry in stack[visiting[dep] :]], stack)
                 elif dep not in self.validated:
                     enter(dep, (node_id, input_name))
                 continue
@@ -140,7 +166,10 @@ class _Validator:
             }
             if is_root:
                 problem = error(
-                    "exception_during_validation", "Exception when validating node", str(exc), **info
+                    "exception_during_validation",
+                    "Exception when validating node",
+                    str(exc),
+                    **info,
                 )
             else:
                 consumer, input_name = via
@@ -155,57 +184,71 @@ class _Validator:
             return [problem], []
 
     def _check_inputs(self, node_id: str, node: dict, node_type: NodeType):
-        spec = self.spec(node_type)
+        c = self.class_inputs(node_type)
         inputs = node.get("inputs", {})
-        validate = getattr(node_type.cls, "VALIDATE_INPUTS", None)
-        validate_args: list[str] = []
-        validate_kwargs = False
-        if validate is not None:
-            argspec = inspect.getfullargspec(validate)
-            validate_args = argspec.args + argspec.kwonlyargs
-            validate_kwargs = argspec.varkw is not None
         errors: list[dict] = []
         deps: list[tuple[str, str]] = []
         received_types: dict[str, Any] = {}
         converted: dict[str, Any] = {}
 
         for name, value in inputs.items():  # undeclared links still run: validate their source
-            if isinstance(value, list) and input_info(spec, name)[1] is None:
+            if isinstance(value, list) and name not in c.declared:
                 source = self._link_source(value)
                 if source is not None:
                     deps.append((name, source[0]))
 
-        for category in ("required", "optional"):
-            for name, info in (spec.get(category) or {}).items():
-                input_type, _, options = input_info(spec, name)
-                config = [input_type, options]
-                if name not in inputs:
-                    if category == "required":
-                        errors.append(
-                            error("required_input_missing", "Required input is missing", name, input_name=name)
+        for name, required, input_type, options, config in c.inputs:
+            if name not in inputs:
+                if required:
+                    errors.append(
+                        error(
+                            "required_input_missing",
+                            "Required input is missing",
+                            name,
+                            input_name=name,
                         )
-                    continue
-                value = inputs[name]
-                if isinstance(value, list):
-                    problem = self._check_link(name, value, input_type, config, validate_args, received_types, converted)
-                    if problem is not None:
-                        errors.append(problem)
-                    elif self._link_source(value) is not None:
-                        deps.append((name, converted.get(name, value)[0]))
-                    continue
-                problem = self._check_constant(
-                    name, value, input_type, options, config, validate_args, validate_kwargs, converted
+                    )
+                continue
+            value = inputs[name]
+            if isinstance(value, list):
+                source, problem = self._check_link(
+                    name, value, input_type, config, c.validate_args, received_types
                 )
                 if problem is not None:
                     errors.append(problem)
+                else:
+                    deps.append((name, source[0]))
+                    if source[0] is not value[0] or source[1] is not value[1]:
+                        converted[name] = list(source)
+                continue
+            problem = self._check_constant(
+                name,
+                value,
+                input_type,
+                options,
+                config,
+                c.validate_args,
+                c.validate_kwargs,
+                converted,
+            )
+            if problem is not None:
+                errors.append(problem)
 
         if converted:
             self.normalized[node_id] = {**node, "inputs": {**inputs, **converted}}
-        if validate is not None and (validate_args or validate_kwargs):
+        if c.validate is not None and (c.validate_args or c.validate_kwargs):
             errors.extend(
-                self._custom_validation(node_id, validate, validate_args, validate_kwargs, spec, received_types)
+                self._custom_validation(
+                    node_id, c.validate, c.validate_args, c.validate_kwargs, c.spec, received_types
+                )
             )
         return errors, deps
+
+    def class_inputs(self, node_type: NodeType) -> _ClassInputs:
+        c = self.classes.get(node_type.name)
+        if c is None:
+            c = self.classes[node_type.name] = _ClassInputs(node_type.cls, self.spec(node_type))
+        return c
 
     def _link_source(self, value: list) -> tuple[str, int] | None:
         if len(value) != 2:
@@ -221,9 +264,10 @@ class _Validator:
             return None
         return source, slot
 
-    def _check_link(self, name, value, input_type, config, validate_args, received_types, converted):
+    def _check_link(self, name, value, input_type, config, validate_args, received_types):
+        """(the normalized source, None), or (None, the error)."""
         if len(value) != 2:
-            return error(
+            return None, error(
                 "bad_linked_input",
                 "Bad linked input, must be a length-2 list of [node_id, slot_index]",
                 name,
@@ -233,7 +277,7 @@ class _Validator:
             )
         source = self._link_source(value)
         if source is None:
-            return error(
+            return None, error(
                 "bad_linked_input",
                 "Bad linked input: the linked node does not exist or the slot is not an integer",
                 f"{name}, {value!r}",
@@ -241,12 +285,10 @@ class _Validator:
                 input_config=config,
                 received_value=value,
             )
-        if list(source) != value:
-            converted[name] = list(source)
         source_id, slot = source
         source_type = self.registry.get(self.prompt[source_id]["class_type"])
         if not 0 <= slot < len(source_type.return_types):
-            return error(
+            return None, error(
                 "bad_linked_input",
                 f"Bad linked input: node {source_id} has no output {slot}",
                 f"{name}, {value!r}",
@@ -257,7 +299,7 @@ class _Validator:
         received = source_type.return_types[slot]
         received_types[name] = received
         if "input_types" not in validate_args and not types_match(received, input_type):
-            return error(
+            return None, error(
                 "return_type_mismatch",
                 "Return type mismatch between linked nodes",
                 f"{name}, received_type({received}) mismatch input_type({input_type})",
@@ -266,9 +308,11 @@ class _Validator:
                 received_type=received,
                 linked_node=list(source),
             )
-        return None
+        return source, None
 
-    def _check_constant(self, name, value, input_type, options, config, validate_args, validate_kwargs, converted):
+    def _check_constant(
+        self, name, value, input_type, options, config, validate_args, validate_kwargs, converted
+    ):
         if isinstance(value, dict) and "__value__" in value:  # a list constant, wrapped
             value = converted[name] = value["__value__"]
         convert = _CONVERTERS.get(input_type) if isinstance(input_type, str) else None
@@ -330,7 +374,12 @@ class _Validator:
             if (name in args or has_kwargs) and (declared or isinstance(value, list)):
                 # Links are not evaluated at validation time: the node sees None.
                 values[name] = None if isinstance(value, list) else value
-        hidden = {"UNIQUE_ID": node_id, "PROMPT": self.prompt, "EXTRA_PNGINFO": None, "DYNPROMPT": None}
+        hidden = {
+            "UNIQUE_ID": node_id,
+            "PROMPT": self.prompt,
+            "EXTRA_PNGINFO": None,
+            "DYNPROMPT": None,
+        }
         for name, kind in (spec.get("hidden") or {}).items():
             if name in args:
                 values[name] = hidden.get(kind)
@@ -341,7 +390,12 @@ class _Validator:
             return []
         details = "" if result is False else f" - {result}"
         return [
-            error("custom_validation_failed", "Custom validation failed for node", f"{name}{details}", input_name=name)
+            error(
+                "custom_validation_failed",
+                "Custom validation failed for node",
+                f"{name}{details}",
+                input_name=name,
+            )
             for name in (values or {"": None})
         ]
 
@@ -358,7 +412,9 @@ def validate_prompt(
         targets = [n for n, node in prompt.items() if registry.get(node["class_type"]).is_output]
     else:
         if isinstance(outputs, (str, bytes)) or not hasattr(outputs, "__iter__"):
-            return ValidationResult(False, error("invalid_prompt", "outputs must be a list of node ids"))
+            return ValidationResult(
+                False, error("invalid_prompt", "outputs must be a list of node ids")
+            )
         targets = []
         for target in outputs:
             target = str(target) if isinstance(target, int) else target
@@ -391,12 +447,20 @@ def validate_prompt(
             if errors:
                 entry = node_errors.setdefault(
                     node_id,
-                    {"errors": errors, "dependent_outputs": [], "class_type": prompt[node_id]["class_type"]},
+                    {
+                        "errors": errors,
+                        "dependent_outputs": [],
+                        "class_type": prompt[node_id]["class_type"],
+                    },
                 )
                 entry["dependent_outputs"].append(target)
                 failures.extend(f"{e['message']}: {e['details']}" for e in errors)
     if not good:
-        failed = error("prompt_outputs_failed_validation", "Prompt outputs failed validation", "\n".join(failures))
+        failed = error(
+            "prompt_outputs_failed_validation",
+            "Prompt outputs failed validation",
+            "\n".join(failures),
+        )
         return ValidationResult(False, failed, [], node_errors, validator.normalized)
     return ValidationResult(True, None, good, node_errors, validator.normalized)
 
@@ -414,7 +478,9 @@ def _tree(validated: dict, root: str) -> list[str]:
 
 def _check_structure(prompt: Any, registry: NodeRegistry) -> dict | None:
     if not isinstance(prompt, dict):
-        return error("invalid_prompt", "The prompt must be a dict of node id -> node", type(prompt).__name__)
+        return error(
+            "invalid_prompt", "The prompt must be a dict of node id -> node", type(prompt).__name__
+        )
     for node_id, node in prompt.items():
         if not isinstance(node_id, str):
             return error("invalid_prompt", "Node ids must be strings", repr(node_id))
@@ -436,7 +502,10 @@ def _check_structure(prompt: Any, registry: NodeRegistry) -> dict | None:
             )
         if not isinstance(node.get("inputs", {}), dict):
             return error(
-                "invalid_prompt", "A node's inputs must be a dict", f"Node ID '#{node_id}'", node_id=node_id
+                "invalid_prompt",
+                "A node's inputs must be a dict",
+                f"Node ID '#{node_id}'",
+                node_id=node_id,
             )
     return None
 

@@ -370,9 +370,26 @@ class OptionalInputs:
 STUBS = {
     cls.__name__: cls
     for cls in (
-        Int, Bool, Greater, Add, Output, LazySwitch, CustomIsChanged, CountIsChanged, NotIdempotent,
-        Idempotent, Stateful, FailIf, RaiseOwn, OutOfMemory, SolidImage, BrokenImageOp,
-        TensorSum, Sleep, Expander, OptionalInputs,
+        Int,
+        Bool,
+        Greater,
+        Add,
+        Output,
+        LazySwitch,
+        CustomIsChanged,
+        CountIsChanged,
+        NotIdempotent,
+        Idempotent,
+        Stateful,
+        FailIf,
+        RaiseOwn,
+        OutOfMemory,
+        SolidImage,
+        BrokenImageOp,
+        TensorSum,
+        Sleep,
+        Expander,
+        OptionalInputs,
     )
 }
 

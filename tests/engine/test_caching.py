@@ -60,7 +60,9 @@ def test_unchanged_rerun_runs_nothing(ex, cache_mode):
     ],
     ids=["leaf", "middle", "root"],
 )
-def test_one_change_reruns_exactly_the_changed_node_and_its_descendants(ex, cache_mode, change, rerun):
+def test_one_change_reruns_exactly_the_changed_node_and_its_descendants(
+    ex, cache_mode, change, rerun
+):
     ex.execute(two_branches())
     r = ex.execute(two_branches(**change))
     assert r.status == "success"
@@ -101,7 +103,10 @@ def test_partial_execution_keeps_the_other_branch_cached(ex, cache_mode):
 def is_changed_chain(should_change):
     return {
         "1": {"class_type": "Int", "inputs": {"value": 1}},
-        "2": {"class_type": "CustomIsChanged", "inputs": {"x": ["1", 0], "should_change": should_change}},
+        "2": {
+            "class_type": "CustomIsChanged",
+            "inputs": {"x": ["1", 0], "should_change": should_change},
+        },
         "3": {"class_type": "Output", "inputs": {"value": ["2", 0]}},
     }
 
@@ -278,8 +283,9 @@ def test_a_node_that_raises_stores_nothing(ex, cache_mode):
 
     r = ex.execute(failing_chain(True))  # the failure is not cached either
     assert r.status == "error"
-    assert "2" in r.executed
+    assert r.error["node_id"] == "2"
     assert LOG.calls["FailIf"] == 2
+    assert "2" not in r.cached
 
     r = ex.execute(failing_chain(False))
     assert r.status == "success"
@@ -352,7 +358,10 @@ def test_ram_strategy_huge_headroom_never_breaks_a_run():
     """Every node's inputs must survive eviction until it has run."""
     prompt = {"0": {"class_type": "Int", "inputs": {"value": 0}}}
     for i in range(1, 30):
-        prompt[str(i)] = {"class_type": "Add", "inputs": {"a": [str(i - 1), 0], "b": ["0", 0] if i % 3 else 1}}
+        prompt[str(i)] = {
+            "class_type": "Add",
+            "inputs": {"a": [str(i - 1), 0], "b": ["0", 0] if i % 3 else 1},
+        }
     prompt["out"] = {"class_type": "Output", "inputs": {"value": ["29", 0]}}
     ex = Executor(make_registry(), cache="ram", ram_headroom=huge_headroom())
     r = ex.execute(prompt)

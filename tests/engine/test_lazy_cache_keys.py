@@ -22,7 +22,10 @@ def switch_graph(switch=True, a=1, b=2, b_offset=0):
         "2": {"class_type": "Int", "inputs": {"value": b}},
         "6": {"class_type": "Add", "inputs": {"a": ["2", 0], "b": b_offset}},
         "3": {"class_type": "Bool", "inputs": {"value": switch}},
-        "4": {"class_type": "LazySwitch", "inputs": {"switch": ["3", 0], "on_true": ["1", 0], "on_false": ["6", 0]}},
+        "4": {
+            "class_type": "LazySwitch",
+            "inputs": {"switch": ["3", 0], "on_true": ["1", 0], "on_false": ["6", 0]},
+        },
         "5": {"class_type": "Output", "inputs": {"value": ["4", 0]}},
     }
 
@@ -40,7 +43,9 @@ def test_first_run_skips_the_branch_the_switch_did_not_ask_for(ex):
 
 
 @pytest.mark.parametrize(
-    "change", [{"b": 99}, {"b_offset": 7}, {"b": 99, "b_offset": 7}], ids=["ancestor", "direct", "both"]
+    "change",
+    [{"b": 99}, {"b_offset": 7}, {"b": 99, "b_offset": 7}],
+    ids=["ancestor", "direct", "both"],
 )
 def test_unevaluated_lazy_ancestor_change_keeps_consumer_cached(ex, cache_mode, change):
     ex.execute(switch_graph())
@@ -55,7 +60,9 @@ def test_unevaluated_lazy_ancestor_change_keeps_consumer_cached(ex, cache_mode, 
         assert "5" in r.cached
 
 
-def test_unevaluated_lazy_ancestor_change_keeps_consumer_cached_when_it_is_the_target(ex, cache_mode):
+def test_unevaluated_lazy_ancestor_change_keeps_consumer_cached_when_it_is_the_target(
+    ex, cache_mode
+):
     ex.execute(switch_graph())
     r = ex.execute(switch_graph(b=99), outputs=["4"])
     assert r.status == "success"

@@ -152,3 +152,15 @@ def test_no_cache_on_a_plain_node_outside_any_subgraph(cache_mode):
     else:
         assert r.executed == {"2", "3", "4"}
         assert "1" in r.cached
+
+
+def test_unchanged_requeue_does_not_rerun_a_no_cache_node_feeding_a_cached_output(cache_mode):
+    ex = Executor(make_registry(), cache=cache_mode)
+    prompt = {
+        "1": {"class_type": "Int", "inputs": {"value": 1}, "no_cache": True},
+        "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}},
+    }
+    ex.execute(prompt)
+    r = ex.execute(prompt)
+    assert ui_value(r, "2") == 1
+    assert r.executed == ({"1", "2"} if cache_mode == "none" else set())
