@@ -101,6 +101,8 @@ def _base_value(value: Any) -> Any:
 
 
 def _fingerprint_tensor(tensor) -> str:
+    import torch
+
     t = tensor.detach()
     if t.device.type != "cpu":
         t = t.cpu()

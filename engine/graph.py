@@ -114,8 +114,8 @@ def iter_links(inputs: dict) -> Iterator[tuple[str, str, int]]:
 # the ids of expanded nodes are deterministic (and so cacheable) across runs. A
 # context variable rather than a class attribute keeps two executors in two
 # threads, or two concurrent async nodes, from mixing their prefixes.
-_default_prefix: contextvars.ContextVar[list] = contextvars.ContextVar(
-    "graph_builder_prefix", default=["", 0, 0]
+_default_prefix: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "graph_builder_prefix", default=None
 )
 
 
@@ -165,6 +165,9 @@ class GraphBuilder:
     @classmethod
     def alloc_prefix(cls, root=None, call_index=None, graph_index=None) -> str:
         state = _default_prefix.get()
+        if state is None:
+            state = ["", 0, 0]
+            _default_prefix.set(state)
         root = state[0] if root is None else root
         call_index = state[1] if call_index is None else call_index
         graph_index = state[2] if graph_index is None else graph_index

@@ -122,60 +122,6 @@ class Signatures:
                 keys[current] = key
         return keys.get(node_id)
 
-    def record(self, eager_key: str, names: frozenset[str]) -> None:
-        self._records[eager_key] = names
-        self._records.move_to_end(eager_key)
-        if len(self._records) > self.max_size:
-            self._records.popitem(last=False)
-
-    def clear(self) -> None:
-        self._records.clear()
-
-
-class Signatures:
-    """The signatures of one run's nodes, each computed once (iteratively: no recursion)."""
-
-    def __init__(
-        self,
-        links: Callable[[str], NodeLinks],
-        is_changed: Callable[[str], Any],
-        evidence: LazyEvidence,
-    ):
-        self._links = links
-        self._is_changed = is_changed
-        self._evidence = evidence
-        self.keys: dict[str, str] = {}  # node id -> signature
-        self._eager: dict[str, str] = {}  # node id -> eager key
-        self._unknown: set[str] = set()  # no signature yet; cleared when a node records one
-        self._changed: dict[str, str] = {}  # node id -> IS_CHANGED fingerprint
-
-    def get(self, node_id: str) -> str | None:
-        """The node's signature, or None while it cannot be known before the node runs."""
-        key = self.keys.get(node_id)
-        if key is not None or node_id in self._unknown:
-            return key
-        stack = [node_id]
-        on_stack = {node_id}
-        while stack:
-            current = stack[-1]
-            missing = [
-                p for p in self._producers(current) if p not in self.keys and p not in self._unknown
-            ]
-            cycle = any(p in on_stack for p in missing)
-            if missing and not cycle:
-                for producer in missing:
-                    on_stack.add(producer)
-                    stack.append(producer)
-                continue
-            stack.pop()
-            on_stack.discard(current)
-            key = None if cycle else self._compose(current)
-            if key is None:
-                self._unknown.add(current)
-            else:
-                self.keys[current] = key
-        return self.keys.get(node_id)
-
     def record(self, node_id: str, evaluated_lazy: set[str]) -> str:
         """The node has run, evaluating ``evaluated_lazy``: fix its signature."""
         self._unknown.clear()  # what was unknown because of this node may be known now
