@@ -31,6 +31,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import progress
 from .caches import CacheEntry, make_cache
 from .events import EventBus, Subscriber
 from .execution_list import ExecutionList
@@ -99,6 +100,10 @@ class Executor:
         self.events = EventBus()
         self.executed_node_ids: set[str] = set()
         self._interrupt = threading.Event()
+        self._state_lock = threading.Lock()  # guards the running_* fields and the interrupt flag
+        self.running_prompt_id: str | None = None
+        self.running_thread_id: int | None = None  # the thread executing it
+        self.running_node: str | None = None  # the node being run, None between nodes
         self._lock = threading.Lock()
         self._last_keys: dict[str, str] = {}
 
@@ -106,9 +111,17 @@ class Executor:
         """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
         return self.events.subscribe(callback)
 
-    def interrupt(self) -> None:
-        """Stop the running prompt before its next node (callable from any thread)."""
-        self._interrupt.set()
+    def interrupt(self, prompt_id: str | None = None) -> bool:
+        """Stop the running prompt at its next node or progress tick (callable from any thread).
+
+        With ``prompt_id``, only that prompt is interrupted: a late request never
+        stops the prompt that runs after it. Returns whether a prompt was interrupted.
+        """
+        with self._state_lock:
+            if prompt_id is not None and prompt_id != self.running_prompt_id:
+                return False
+            self._interrupt.set()
+            return self.running_prompt_id is not None
 
     def check_interrupted(self) -> None:
         """Raise ``InterruptProcessing`` if the run was interrupted (for long nodes to call)."""
@@ -165,7 +178,17 @@ class Executor:
             return self._execute(prompt, outputs, extra_data or {}, prompt_id or uuid.uuid4().hex)
 
     def _execute(self, prompt, outputs, extra_data, prompt_id) -> ExecutionResult:
-        self._interrupt.clear()
+        with self._state_lock:
+            self._interrupt.clear()
+            self.running_prompt_id = prompt_id
+            self.running_thread_id = threading.get_ident()
+        try:
+            return self._run_prompt(prompt, outputs, extra_data, prompt_id)
+        finally:
+            with self._state_lock:
+                self.running_prompt_id = self.running_thread_id = self.running_node = None
+
+    def _run_prompt(self, prompt, outputs, extra_data, prompt_id) -> ExecutionResult:
         self.executed_node_ids = set()
         validation = validate_prompt(prompt, self.registry, outputs)
         if not validation.ok:
@@ -272,6 +295,7 @@ class _Run:
         self.timings: dict[str, float] = {}
         self.requested: dict[str, set[str]] = {}  # node -> lazy inputs it asked for
         self.pending_subgraphs: dict[str, list] = {}
+        self.progress: dict[str, progress.NodeProgress] = {}  # running nodes' progress channels
         self.pending_async: dict[str, list] = {}
         self.started: dict[str, float] = {}
         self.targets: set[str] = set()
@@ -378,7 +402,7 @@ class _Run:
             self.mark_cached_ancestors()
             self.ex.events.emit("execution_cached", self.prompt_id, nodes=sorted(self.cached))
             while not self.list.is_empty():
-                node_id = self.list.stage()
+                node_id = self.ex.running_node = self.list.stage()
                 self.ex.check_interrupted()
                 if node_id is None:
                     if self.list.external_blocks:
@@ -475,15 +499,26 @@ class _Run:
                     producer, slot = info.inputs[name]
                     self.list.add_strong_link(producer, int(slot), node_id)
                 return None
-        results = call_over_lists(
-            obj,
-            node_type.cls.FUNCTION,
-            inputs,
-            node_type.input_is_list,
-            node_id=node_id,
-            on_block=lambda b: self.blocked(node_id, b),
-            start_task=self.start_task,
+        channel = progress.NodeProgress(
+            node_id,
+            self.dynprompt.get_display_node_id(node_id),
+            lambda data: self.ex.events.emit("progress", self.prompt_id, **data),
+            self.ex.check_interrupted,
         )
+        self.progress[node_id] = channel
+        token = progress._current.set(channel)
+        try:
+            results = call_over_lists(
+                obj,
+                node_type.cls.FUNCTION,
+                inputs,
+                node_type.input_is_list,
+                node_id=node_id,
+                on_block=lambda b: self.blocked(node_id, b),
+                start_task=self.start_task,
+            )
+        finally:
+            progress._current.reset(token)
         tasks = [r for r in results if isinstance(r, asyncio.Task)]
         if tasks:
             self.pending_async[node_id] = results
@@ -605,6 +640,9 @@ class _Run:
 
     def finish(self, info: _NodeInfo, outputs: list, ui: dict) -> None:
         node_id = info.id
+        channel = self.progress.pop(node_id, None)
+        if channel is not None:
+            channel.flush()
         key = self.signatures.record(node_id, self.requested.get(node_id, set()))
         if self.storable(info):
             self.ex.outputs.set(
