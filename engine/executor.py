@@ -22,6 +22,7 @@ finished before it keeps its entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 import threading
@@ -182,20 +183,27 @@ class Executor:
             self._interrupt.clear()
             self.running_prompt_id = prompt_id
             self.running_thread_id = threading.get_ident()
+        # The engine's own bookkeeping allocates many small objects and no garbage
+        # cycles; the cyclic collector scanning them costs up to half of a cached
+        # rerun. It stays on while node code runs (see _Run.user_code).
+        collecting = gc.isenabled()
+        gc.disable()
         try:
-            return self._run_prompt(prompt, outputs, extra_data, prompt_id)
+            return self._run_prompt(prompt, outputs, extra_data, prompt_id, collecting)
         finally:
+            if collecting:
+                gc.enable()
             with self._state_lock:
                 self.running_prompt_id = self.running_thread_id = self.running_node = None
 
-    def _run_prompt(self, prompt, outputs, extra_data, prompt_id) -> ExecutionResult:
+    def _run_prompt(self, prompt, outputs, extra_data, prompt_id, collecting) -> ExecutionResult:
         self.executed_node_ids = set()
         validation = validate_prompt(prompt, self.registry, outputs)
         if not validation.ok:
             return ExecutionResult(
                 prompt_id, "invalid", error=validation.error, node_errors=validation.node_errors
             )
-        run = _Run(self, prompt_id, validation.prompt, extra_data)
+        run = _Run(self, prompt_id, validation.prompt, extra_data, collecting)
         result = ExecutionResult(prompt_id, "success", node_errors=validation.node_errors)
         self.events.emit("execution_start", prompt_id)
         self.outputs.begin()
@@ -231,16 +239,27 @@ class Executor:
 
 
 class _Spec:
-    """A node class's ``INPUT_TYPES()`` digested once per run for the hot path."""
+    """A node class as the hot path needs it: ``INPUT_TYPES()`` digested once per run."""
 
-    __slots__ = ("declared", "lazy", "raw", "defaults", "hidden")
+    __slots__ = ("head", "declared", "lazy", "raw", "defaults", "hidden", "volatile")
 
-    def __init__(self, spec: dict):
-        self.declared: set[str] = set()
+    # Hidden inputs the engine fills in; any other hidden input gets the prompt's value.
+    FILLED = ("UNIQUE_ID", "PROMPT", "DYNPROMPT", "EXTRA_PNGINFO")
+
+    def __init__(self, node_type: NodeType):
+        spec = node_type.input_types()
+        self.head = f"{node_type.name}\x1f{node_type.code}"  # the signature's first component
+        self.volatile = hasattr(node_type.cls, "IS_CHANGED")
         self.lazy: set[str] = set()
         self.raw: set[str] = set()
         self.defaults: dict[str, Any] = {}  # optional inputs' schema defaults
-        self.hidden: dict[str, Any] = dict(spec.get("hidden") or {})
+        hidden = spec.get("hidden") or {}
+        self.hidden = {
+            name: kind
+            for name, kind in hidden.items()
+            if isinstance(kind, str) and kind in self.FILLED
+        }
+        self.declared: set[str] = {name for name in hidden if name not in self.hidden}
         for category in ("required", "optional"):
             for name in spec.get(category) or {}:
                 self.declared.add(name)
@@ -265,21 +284,39 @@ class _NodeInfo:
         self.spec = spec
         self.inputs: dict = node.get("inputs", {})
         self.links: list[tuple[str, str, int]] = []  # (input, producer, slot)
-        self.signature_links: NodeLinks | None = None
+        self.raw = spec.raw
+        constants: list[tuple[str, Any]] = []
+        eager: list[tuple[str, str, int]] = []
+        lazy: dict[str, tuple[str, int]] = {}
         for name, value in self.inputs.items():
             if is_link(value):
-                self.links.append((name, value[0], int(value[1])))
-        self.lazy = (
-            spec.lazy.intersection(name for name, _, _ in self.links) if spec.lazy else spec.lazy
+                link = (name, value[0], int(value[1]))
+                self.links.append(link)
+                if name in spec.lazy:
+                    lazy[name] = link[1:]
+                else:
+                    eager.append(link)
+            elif name in spec.declared:
+                constants.append((name, value))
+        if len(constants) > 1:
+            constants.sort(key=lambda item: item[0])
+        if len(eager) > 1:
+            eager.sort()
+        self.lazy = lazy.keys()
+        head = spec.head + (f"\x1fid={node_id}" if node_type.not_idempotent else "")
+        self.signature_links = NodeLinks(
+            head, constants, eager, lazy, [p for _, p, _ in eager], spec.volatile
         )
-        self.raw = spec.raw
 
 
 class _Run:
     """The state of one prompt's execution (see the module docstring)."""
 
-    def __init__(self, executor: Executor, prompt_id: str, prompt: dict, extra_data: dict):
+    def __init__(
+        self, executor: Executor, prompt_id: str, prompt: dict, extra_data: dict, collecting: bool
+    ):
         self.ex = executor
+        self.collecting = collecting  # whether the garbage collector runs in node code
         self.prompt_id = prompt_id
         self.prompt = prompt
         self.extra_data = extra_data
@@ -316,32 +353,15 @@ class _Run:
                 )
             spec = self.specs.get(node_type.name)
             if spec is None:
-                spec = self.specs[node_type.name] = _Spec(node_type.input_types())
+                spec = self.specs[node_type.name] = _Spec(node_type)
             info = self.info[node_id] = _NodeInfo(node_id, node, node_type, spec)
         return info
 
     def node_links(self, node_id: str) -> NodeLinks:
-        info = self.node_info(node_id)
-        if info.signature_links is None:
-            info.signature_links = self._signature_links(info)
-        return info.signature_links
-
-    def _signature_links(self, info: _NodeInfo) -> NodeLinks:
-        node_id, t = info.id, info.type
-        head = f"{t.name}\x1f{t.code}" + (f"\x1fid={node_id}" if t.not_idempotent else "")
-        constants = sorted(
-            (name, value)
-            for name, value in info.inputs.items()
-            if name in info.spec.declared and not is_link(value)
-        )
-        eager = sorted((n, p, s) for n, p, s in info.links if n not in info.lazy)
-        lazy = {n: (p, s) for n, p, s in info.links if n in info.lazy}
-        return NodeLinks(head, constants, eager, lazy, [p for _, p, _ in eager])
+        return self.node_info(node_id).signature_links
 
     def is_changed(self, node_id: str) -> Any:
         info = self.node_info(node_id)
-        if not hasattr(info.type.cls, "IS_CHANGED"):
-            return False
         inputs = self.input_values(info, constants_only=True)
         results = call_over_lists(
             info.type.cls,
@@ -355,6 +375,8 @@ class _Run:
         return [None if isinstance(r, ExecutionBlocker) else r for r in results]
 
     def links_of(self, node_id: str, include_lazy: bool):
+        if node_id in self.values:  # at hand (a cached target): its producers are not needed
+            return []
         info = self.node_info(node_id)
         requested = self.requested.get(node_id, ())
         return [
@@ -398,6 +420,10 @@ class _Run:
         self.targets = set(targets)
         try:
             for target in targets:
+                # A cached target is still staged (to report its ui), without its producers.
+                entry = self.lookup(target)
+                if entry is not None:
+                    self.values[target] = entry.outputs
                 self.list.add_node(target)
             self.mark_cached_ancestors()
             self.ex.events.emit("execution_cached", self.prompt_id, nodes=sorted(self.cached))
@@ -432,8 +458,9 @@ class _Run:
         seen = set(frontier)
         while frontier:
             node_id = frontier.pop()
-            for producer, _ in self.links_of(node_id, False):
-                if producer not in seen:
+            info = self.node_info(node_id)
+            for name, producer, _ in info.links:
+                if name not in info.lazy and producer not in seen:
                     seen.add(producer)
                     if self.lookup(producer) is not None:
                         frontier.append(producer)
@@ -508,15 +535,16 @@ class _Run:
         self.progress[node_id] = channel
         token = progress._current.set(channel)
         try:
-            results = call_over_lists(
-                obj,
-                node_type.cls.FUNCTION,
-                inputs,
-                node_type.input_is_list,
-                node_id=node_id,
-                on_block=lambda b: self.blocked(node_id, b),
-                start_task=self.start_task,
-            )
+            with self.user_code():
+                results = call_over_lists(
+                    obj,
+                    node_type.cls.FUNCTION,
+                    inputs,
+                    node_type.input_is_list,
+                    node_id=node_id,
+                    on_block=lambda b: self.blocked(node_id, b),
+                    start_task=self.start_task,
+                )
         finally:
             progress._current.reset(token)
         tasks = [r for r in results if isinstance(r, asyncio.Task)]
@@ -711,9 +739,22 @@ class _Run:
         """Nothing can run but async tasks are in flight: wait (interruptibly) for one to finish."""
         if not self._tasks:
             raise DependencyCycleError("Dependency cycle detected")
-        self.loop().run_until_complete(
-            asyncio.wait(set(self._tasks), timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
-        )
+        with self.user_code():
+            self.loop().run_until_complete(
+                asyncio.wait(set(self._tasks), timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
+            )
+
+    @contextlib.contextmanager
+    def user_code(self):
+        """Node code runs with the garbage collector on (if it was on before the run)."""
+        if not self.collecting:
+            yield
+            return
+        gc.enable()
+        try:
+            yield
+        finally:
+            gc.disable()
 
     def close(self) -> None:
         if self._loop is None:

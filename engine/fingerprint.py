@@ -52,8 +52,10 @@ def changing() -> str:
 def fingerprint(value: Any) -> str:
     """A content fingerprint of ``value``."""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind is str or kind is bool or value is None:
         return repr(value)
+    if kind is int:  # hex has no digit limit (repr refuses ints over 4,300 digits)
+        return repr(value) if -(1 << 60) < value < (1 << 60) else hex(value)
     if kind is float:
         return "nan" if math.isnan(value) else repr(value)
     if kind is list or kind is tuple:

@@ -46,6 +46,7 @@ class NodeLinks(NamedTuple):
     eager: list[tuple[str, str, int]]  # (input, producer, slot), sorted by input name
     lazy: dict[str, tuple[str, int]]  # lazy input -> (producer, slot)
     producers: list[str]  # the producers of ``eager``
+    volatile: bool  # has IS_CHANGED
 
 
 class LazyEvidence:
@@ -156,7 +157,7 @@ class Signatures:
         eager = self._eager.get(node_id)
         if eager is not None:
             return eager
-        parts = [links.head, self._changed_fingerprint(node_id)]
+        parts = [links.head, self._changed_fingerprint(node_id) if links.volatile else ""]
         for name, value in links.constants:
             parts.append(f"{name}={fingerprint(value)}")
         for name, producer, slot in links.eager:

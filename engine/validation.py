@@ -173,12 +173,15 @@ class _Validator:
                 )
             else:
                 consumer, input_name = via
+                consumer_type = self.registry.get(self.prompt[consumer]["class_type"])
+                input_type, _, options = input_info(self.spec(consumer_type), input_name)
                 problem = error(
                     "exception_during_inner_validation",
                     "Exception when validating inner node",
                     str(exc),
                     input_name=input_name,
-                    linked_node=[node_id, consumer],
+                    input_config=[input_type, options],
+                    linked_node=list(self.prompt[consumer]["inputs"][input_name]),
                     **info,
                 )
             return [problem], []
@@ -273,17 +276,17 @@ class _Validator:
                 name,
                 input_name=name,
                 input_config=config,
-                received_value=value,
+                received_value=_short(value),
             )
         source = self._link_source(value)
         if source is None:
             return None, error(
                 "bad_linked_input",
                 "Bad linked input: the linked node does not exist or the slot is not an integer",
-                f"{name}, {value!r}",
+                f"{name}, {_text(value)}",
                 input_name=name,
                 input_config=config,
-                received_value=value,
+                received_value=_short(value),
             )
         source_id, slot = source
         source_type = self.registry.get(self.prompt[source_id]["class_type"])
@@ -291,10 +294,10 @@ class _Validator:
             return None, error(
                 "bad_linked_input",
                 f"Bad linked input: node {source_id} has no output {slot}",
-                f"{name}, {value!r}",
+                f"{name}, {_text(value)}",
                 input_name=name,
                 input_config=config,
-                received_value=value,
+                received_value=_short(value),
             )
         received = source_type.return_types[slot]
         received_types[name] = received
@@ -335,20 +338,20 @@ class _Validator:
         if "min" in options and value < options["min"]:
             return error(
                 "value_smaller_than_min",
-                f"Value {value} smaller than min of {options['min']}",
+                f"Value {_text(value)} smaller than min of {_text(options['min'])}",
                 name,
                 input_name=name,
                 input_config=config,
-                received_value=value,
+                received_value=_short(value),
             )
         if "max" in options and value > options["max"]:
             return error(
                 "value_bigger_than_max",
-                f"Value {value} bigger than max of {options['max']}",
+                f"Value {_text(value)} bigger than max of {_text(options['max'])}",
                 name,
                 input_name=name,
                 input_config=config,
-                received_value=value,
+                received_value=_short(value),
             )
         choices = input_type if isinstance(input_type, list) else None
         if input_type == "COMBO":
@@ -511,9 +514,22 @@ def _check_structure(prompt: Any, registry: NodeRegistry) -> dict | None:
 
 
 def _short(value: Any, limit: int = 200) -> Any:
+    """``value`` itself if JSON-ready and short, else a short text for it."""
     if isinstance(value, (str, int, float, bool)) or value is None:
-        return value if not isinstance(value, str) or len(value) <= limit else value[:limit] + "…"
-    text = repr(value)
+        if isinstance(value, str) and len(value) > limit:
+            return value[:limit] + "…"
+        if isinstance(value, int) and not -(1 << 60) < value < (1 << 60):
+            return _text(value, limit)
+        return value
+    return _text(value, limit)
+
+
+def _text(value: Any, limit: int = 200) -> str:
+    """A short text for any value (ints too long for ``repr`` in hex)."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = hex(value) if isinstance(value, int) else f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[:limit] + "…"
 
 

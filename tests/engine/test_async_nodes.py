@@ -340,7 +340,7 @@ def test_interrupt_during_async_sleep(ex):
 
     # The next run works.
     prompt["sleep1"] = sleep("image", 0.05)
-    prompt["sleep2"] = sleep("image", 0.05)
+    prompt["sleep2"] = sleep("image", 0.06)  # distinct, or out2 would share out1's cache key
     r = ex.execute(prompt)
     assert_ok(r)
     assert {"sleep1", "sleep2", "out1", "out2"} <= r.executed

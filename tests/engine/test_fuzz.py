@@ -20,7 +20,12 @@ from engine import ExecutionBlocker, Executor, GraphBuilder, NodeRegistry, valid
 
 VALIDATION_ERROR_KEYS = {"type", "message", "details", "extra_info"}
 RUNTIME_ERROR_KEYS = {
-    "node_id", "node_type", "exception_type", "exception_message", "traceback", "current_inputs",
+    "node_id",
+    "node_type",
+    "exception_type",
+    "exception_message",
+    "traceback",
+    "current_inputs",
 }
 FUZZ = settings(
     max_examples=150,
@@ -73,6 +78,7 @@ def _fail(self, value):
     raise RuntimeError("node failed on purpose")
 
 
+# fmt: off
 NODES = {
     "Int": v1("Int", {"value": ("INT", {"default": 0})}, ("INT",)),
     "Bounded": v1("Bounded", {"value": ("INT", {"default": 0, "min": 0, "max": 100})}, ("INT",)),
@@ -99,6 +105,7 @@ NODES = {
     "Async": v1("Async", {"value": ("*",)}, ("*",), run=_async_run),
     "Expand": v1("Expand", {"value": ("*",)}, ("*",), run=_expand),
 }
+# fmt: on
 TYPES = sorted(NODES)
 
 
@@ -114,10 +121,12 @@ REGISTRY = make_registry()
 # --- strategies --------------------------------------------------------------
 
 # Beyond 4300 digits an int has no repr (hypothesis could not print it): see BROKEN below.
+# fmt: off
 SPECIAL = [
     10**400, -(10**400), 10**4000, 2**63, -(2**63) - 1, 1e308, -1e308, float("inf"),
     float("-inf"), float("nan"), -0.0, 5e-324, "", "\x00", "\ud800", "5", "nan", "1e999",
 ]
+# fmt: on
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -158,8 +167,12 @@ def good_value(input_type):
 
 
 def link(ids):
-    source = st.one_of(st.sampled_from(ids), st.sampled_from(["missing", "", "0:1"]), st.integers(-1, 9), junk)
-    slot = st.one_of(st.integers(-1, 2), st.sampled_from([0.0, 1.5, math.nan, True, None, "0", 2**70]), junk)
+    source = st.one_of(
+        st.sampled_from(ids), st.sampled_from(["missing", "", "0:1"]), st.integers(-1, 9), junk
+    )
+    slot = st.one_of(
+        st.integers(-1, 2), st.sampled_from([0.0, 1.5, math.nan, True, None, "0", 2**70]), junk
+    )
     return st.one_of(
         st.tuples(st.sampled_from(ids), st.integers(0, 1)).map(list),  # a plausible link
         st.tuples(source, slot).map(list),
@@ -179,7 +192,9 @@ def prompts(draw):
         inputs: dict = {}
         for section in ("required", "optional"):
             for name, (input_type, *_) in spec.get(section, {}).items():
-                how = draw(st.sampled_from(["link", "link", "link", "good", "good", "junk", "missing"]))
+                how = draw(
+                    st.sampled_from(["link", "link", "link", "good", "good", "junk", "missing"])
+                )
                 if how == "link":
                     inputs[name] = draw(link(ids))
                 elif how == "good":
@@ -187,7 +202,9 @@ def prompts(draw):
                 elif how == "junk":
                     inputs[name] = draw(junk)
         if draw(st.sampled_from([False] * 5 + [True])):  # undeclared inputs, links or constants
-            inputs[draw(st.one_of(st.text(max_size=3), st.integers()))] = draw(st.one_of(link(ids), junk))
+            inputs[draw(st.one_of(st.text(max_size=3), st.integers()))] = draw(
+                st.one_of(link(ids), junk)
+            )
         node: object = {"class_type": class_type, "inputs": inputs}
         breakage = draw(st.sampled_from(["none"] * 12 + ["junk", "class", "inputs", "no class"]))
         if breakage == "junk":
@@ -202,7 +219,8 @@ def prompts(draw):
     whole = draw(st.sampled_from(["dict"] * 20 + ["bad id", "junk"]))
     if whole == "bad id":
         prompt[draw(st.one_of(st.integers(), st.none(), st.tuples(st.integers())))] = {
-            "class_type": "Int", "inputs": {"value": 1}
+            "class_type": "Int",
+            "inputs": {"value": 1},
         }
     elif whole == "junk":
         return draw(junk)  # not even a dict
@@ -249,7 +267,7 @@ def check_result(r):
     if r.status == "invalid":
         check_validation_error(r.error)
     elif r.status == "error":
-        assert RUNTIME_ERROR_KEYS <= set(r.error), r.error
+        assert set(r.error) >= RUNTIME_ERROR_KEYS, r.error
         assert isinstance(r.error["traceback"], list)
     else:
         assert r.error is None
@@ -306,9 +324,12 @@ def test_execute_never_raises_and_executor_survives(executor, case, b):
     prompt, outputs = case
     r = executor.execute(prompt, outputs=outputs)
     check_result(r)
+    # execute() validates exactly as validate_prompt() does.
+    assert (r.status == "invalid") == (not validate_prompt(prompt, REGISTRY, outputs=outputs).ok)
     check_still_works(executor, b)
 
 
+# fmt: off
 BROKEN = [
     None,
     [],
@@ -329,6 +350,7 @@ BROKEN = [
     {"1": {"class_type": "Show", "inputs": {"value": 1, "extra": ["1", 0]}}},  # undeclared self-link
     {"1": {"class_type": "Show", "inputs": {"value": ["2", 0]}}, "2": {"class_type": "Any", "inputs": {"value": ["2", 0]}}},
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("prompt", [pytest.param(p, id=str(i)) for i, p in enumerate(BROKEN)])
@@ -338,3 +360,46 @@ def test_broken_prompts(executor, prompt):
     v = validate_prompt(prompt, REGISTRY)
     if not v.ok:
         check_validation_error(v.error)
+
+
+@pytest.mark.parametrize("class_type", ["Int", "Any"])
+def test_huge_int_constant_runs(executor, class_type):
+    """A Python int past 4300 digits has no repr(); it is still a valid constant."""
+    value = -(10**5000)
+    prompt = {
+        "1": {"class_type": class_type, "inputs": {"value": value}},
+        "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}},
+    }
+    r = executor.execute(prompt)
+    assert r.status == "success", r.error
+    assert r.outputs["2"]["value"][0] == value
+    again = executor.execute(prompt)
+    assert again.status == "success", again.error
+    assert again.outputs["2"]["value"][0] == value
+
+
+# fmt: off
+NON_JSON_INPUTS = [
+    # (name, prompt): each gives a validation error whose payload mentions a non-JSON value
+    ("link with an object slot", {"1": {"class_type": "Int", "inputs": {"value": 1}},
+                                  "2": {"class_type": "Show", "inputs": {"value": ["1", object()]}}}),
+    ("link to an object", {"2": {"class_type": "Show", "inputs": {"value": [object(), 0]}}}),
+    ("link of length 3", {"2": {"class_type": "Show", "inputs": {"value": ["1", 0, {1, 2}]}}}),
+    ("INT from an object", {"1": {"class_type": "Int", "inputs": {"value": object()}},
+                            "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}),
+    ("COMBO value is a set", {"1": {"class_type": "Choice", "inputs": {"value": frozenset({1})}},
+                              "2": {"class_type": "Show", "inputs": {"value": ["1", 0]}}}),
+    ("class_type is bytes", {"1": {"class_type": b"Int", "inputs": {}}}),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("prompt", [pytest.param(p, id=n) for n, p in NON_JSON_INPUTS])
+def test_validation_errors_are_json(prompt):
+    """Errors cross to the browser (events, history) as JSON, like ComfyUI's /prompt response."""
+    import json
+
+    v = validate_prompt(prompt, REGISTRY)
+    assert not v.ok
+    json.dumps(v.error)
+    json.dumps(v.node_errors)

@@ -92,6 +92,7 @@ async def async_validate(cls, value, threshold):
     return True if value <= threshold else f"{value} > {threshold}"
 
 
+# fmt: off
 NODES = {
     "IntConst": stub("IntConst", {"value": ("INT", {"default": 0, "min": 0, "max": 10})}, returns=("INT",)),
     "FloatConst": stub("FloatConst", {"value": ("FLOAT", {"default": 0.0})}, returns=("FLOAT",)),
@@ -170,6 +171,7 @@ NODES = {
         VALIDATE_INPUTS=classmethod(async_validate),
     ),
 }
+# fmt: on
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +191,7 @@ def sink(link, class_type="Sink"):
 
 # --- errors that make the whole prompt invalid -----------------------------
 
+# fmt: off
 PROMPT_ERRORS = [
     # (name, prompt, outputs, error type)
     ("no output nodes", {"1": const(1)}, None, "prompt_no_outputs"),
@@ -203,6 +206,7 @@ PROMPT_ERRORS = [
     ("node is not a dict", {"1": ["Sink"]}, None, "invalid_prompt"),
     ("inputs is not a dict", {"1": {"class_type": "Sink", "inputs": [["2", 0]]}}, None, "invalid_prompt"),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(
@@ -219,6 +223,7 @@ def test_prompt_level_error(reg, prompt, outputs, error_type):
 
 # --- errors on a node: only the outputs depending on it fail -----------------
 
+# fmt: off
 NODE_ERRORS = [
     # (name, prompt, outputs, error type, node with the error, input name or None)
     ("required input missing", {"1": {"class_type": "Sink", "inputs": {}}}, None,
@@ -287,6 +292,7 @@ NODE_ERRORS = [
      {"1": const(99), "2": {"class_type": "Pass", "inputs": {"x": ["1", 0]}}}, ["2"],
      "value_bigger_than_max", "1", "value"),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(
@@ -312,6 +318,7 @@ def test_node_error(reg, prompt, outputs, error_type, node_id, input_name):
 
 # --- prompts that are valid --------------------------------------------------
 
+# fmt: off
 VALID = [
     # (name, prompt, outputs, the valid outputs)
     ("INT into INT", {"1": const(1), "2": sink(["1", 0])}, None, ["2"]),
@@ -339,6 +346,7 @@ VALID = [
      {"1": {"class_type": "AsyncCheck", "inputs": {"value": 5, "threshold": 10}}}, None, ["1"]),
     ("a non-output node as a partial target", {"1": const(1), "2": sink(["1", 0])}, ["1"], ["1"]),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(
@@ -365,6 +373,23 @@ def test_cycle_detail_names_each_node_and_marks_both_invalid(reg):
         cycle = [e for e in v.node_errors[node_id]["errors"] if e["type"] == "dependency_cycle"]
         assert len(cycle) == 1
         assert cycle[0]["details"] == "0 (X) -> 1 (X) -> 0 (X)"
+
+
+def test_cycle_behind_an_output_marks_only_the_cycle(reg):
+    prompt = {
+        "o": sink(["a", 0]),
+        "a": const(["b", 0], "Pass", "x"),
+        "b": const(["c", 0], "Pass", "x"),
+        "c": const(["a", 0], "Pass", "x"),
+    }
+    v = validate_prompt(prompt, reg)
+    assert not v.ok
+    assert set(v.node_errors) == {"a", "b", "c"}
+    for node_id in "abc":
+        (problem,) = v.node_errors[node_id]["errors"]
+        assert problem["type"] == "dependency_cycle"
+        assert problem["details"] == "a (Pass) -> b (Pass) -> c (Pass) -> a (Pass)"
+        assert v.node_errors[node_id]["dependent_outputs"] == ["o"]
 
 
 def test_cycle_only_fails_outputs_depending_on_it(reg):
@@ -400,10 +425,22 @@ def test_async_validator_reason_is_reported(reg):
 @pytest.mark.parametrize(
     "prompt, node_id, output, error_type, message",
     [
-        pytest.param({"1": sink(1, "Boom")}, "1", "1", "exception_during_validation",
-                     "root validator exploded", id="root"),
-        pytest.param({"1": {"class_type": "InnerBoom", "inputs": {"value": 1}}, "2": sink(["1", 0])},
-                     "1", "2", "exception_during_inner_validation", "inner validator exploded", id="inner"),
+        pytest.param(
+            {"1": sink(1, "Boom")},
+            "1",
+            "1",
+            "exception_during_validation",
+            "root validator exploded",
+            id="root",
+        ),
+        pytest.param(
+            {"1": {"class_type": "InnerBoom", "inputs": {"value": 1}}, "2": sink(["1", 0])},
+            "1",
+            "2",
+            "exception_during_inner_validation",
+            "inner validator exploded",
+            id="inner",
+        ),
     ],
 )
 def test_validator_exception_details(reg, prompt, node_id, output, error_type, message):
@@ -415,12 +452,19 @@ def test_validator_exception_details(reg, prompt, node_id, output, error_type, m
     assert "ValueError" in info["exception_type"]
     assert isinstance(info["traceback"], list)
     assert v.node_errors[node_id]["dependent_outputs"] == [output]
+    if error_type == "exception_during_inner_validation":
+        # As ComfyUI: reported on the inner node, naming the consumer's input and its link.
+        assert info["input_name"] == "value"
+        assert info["linked_node"] == ["1", 0]
 
 
 def test_input_types_validator_skips_the_link_type_check(reg):
     """Case 7: a STRING link into a FLOAT input is the node's call, not the engine's."""
     NODES["CV2"].seen.clear()
-    prompt = {"1": const("a", "Text", "text"), "2": {"class_type": "CV2", "inputs": {"input1": ["1", 0]}}}
+    prompt = {
+        "1": const("a", "Text", "text"),
+        "2": {"class_type": "CV2", "inputs": {"input1": ["1", 0]}},
+    }
     v = validate_prompt(prompt, reg)
     assert v.ok, v.node_errors
     assert NODES["CV2"].seen == [{"input1": "STRING"}]
