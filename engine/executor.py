@@ -40,7 +40,7 @@ from .graph import DynamicPrompt, ExecutionBlocker, is_link
 from .node_call import call_over_lists, merge_outputs, outputs_from_returns
 from .registry import NodeRegistry, NodeType
 from .signatures import LazyEvidence, NodeLinks, Signatures
-from .validation import input_info, validate_prompt
+from .validation import ValidationMemo, input_info, validate_prompt
 
 
 class InterruptProcessing(Exception):
@@ -107,6 +107,8 @@ class Executor:
         self.running_node: str | None = None  # the node being run, None between nodes
         self._lock = threading.Lock()
         self._last_keys: dict[str, str] = {}
+        self._validation_memo = ValidationMemo()
+        self._signature_memo: dict[str, tuple] = {}  # see Signatures: eager keys of the last run
 
     def subscribe(self, callback: Subscriber):
         """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
@@ -136,6 +138,8 @@ class Executor:
             self.evidence.clear()
             self.executed_node_ids = set()
             self._last_keys = {}
+            self._validation_memo = ValidationMemo()
+            self._signature_memo = {}
 
     def get_output(self, node_id: str):
         """The cached outputs of ``node_id`` from the last run (a tuple per slot), or None."""
@@ -198,7 +202,7 @@ class Executor:
 
     def _run_prompt(self, prompt, outputs, extra_data, prompt_id, collecting) -> ExecutionResult:
         self.executed_node_ids = set()
-        validation = validate_prompt(prompt, self.registry, outputs)
+        validation = validate_prompt(prompt, self.registry, outputs, self._validation_memo)
         if not validation.ok:
             return ExecutionResult(
                 prompt_id, "invalid", error=validation.error, node_errors=validation.node_errors
@@ -214,6 +218,7 @@ class Executor:
             self.outputs.end(validation.prompt.keys())
             self._drop_objects(validation.prompt.keys())
             self._last_keys = run.signatures.keys
+            self._signature_memo = run.signatures.learnt
         result.executed = run.executed
         result.cached = run.cached - run.executed
         result.outputs = run.ui
@@ -236,6 +241,9 @@ class Executor:
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+_PLAIN = (str, int, float, bool, type(None))
 
 
 class _Spec:
@@ -286,6 +294,7 @@ class _NodeInfo:
         self.links: list[tuple[str, str, int]] = []  # (input, producer, slot)
         self.raw = spec.raw
         constants: list[tuple[str, Any]] = []
+        plain = True  # every constant compares by value (see Signatures' memo)
         eager: list[tuple[str, str, int]] = []
         lazy: dict[str, tuple[str, int]] = {}
         for name, value in self.inputs.items():
@@ -298,6 +307,7 @@ class _NodeInfo:
                     eager.append(link)
             elif name in spec.declared:
                 constants.append((name, value))
+                plain = plain and type(value) in _PLAIN
         if len(constants) > 1:
             constants.sort(key=lambda item: item[0])
         if len(eager) > 1:
@@ -305,7 +315,7 @@ class _NodeInfo:
         self.lazy = lazy.keys()
         head = spec.head + (f"\x1fid={node_id}" if node_type.not_idempotent else "")
         self.signature_links = NodeLinks(
-            head, constants, eager, lazy, [p for _, p, _ in eager], spec.volatile
+            head, constants, eager, lazy, [p for _, p, _ in eager], spec.volatile, plain
         )
 
 
@@ -323,7 +333,9 @@ class _Run:
         self.dynprompt = DynamicPrompt(prompt)
         self.specs: dict[str, _Spec] = {}
         self.info: dict[str, _NodeInfo] = {}
-        self.signatures = Signatures(self.node_links, self.is_changed, executor.evidence)
+        self.signatures = Signatures(
+            self.node_links, self.is_changed, executor.evidence, executor._signature_memo
+        )
         self.list = ExecutionList(self.links_of, self.available, self.is_eager, self.is_output)
         self.values: dict[str, list] = {}  # node id -> outputs (a list per slot) at hand this run
         self.executed = executor.executed_node_ids

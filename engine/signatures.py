@@ -47,6 +47,7 @@ class NodeLinks(NamedTuple):
     lazy: dict[str, tuple[str, int]]  # lazy input -> (producer, slot)
     producers: list[str]  # the producers of ``eager``
     volatile: bool  # has IS_CHANGED
+    plain: bool  # every constant is a str/int/float/bool/None (compares by value)
 
 
 class LazyEvidence:
@@ -80,7 +81,13 @@ class Signatures:
         links: Callable[[str], NodeLinks],
         is_changed: Callable[[str], Any],
         evidence: LazyEvidence,
+        previous: dict[str, tuple] | None = None,
     ):
+        """``previous`` is the ``learnt`` of the last run: node id -> (head, constants,
+        linked signatures, eager key). A node whose head, plain constants and linked
+        signatures are all equal to those gets its eager key back without hashing."""
+        self._previous = previous or {}
+        self.learnt: dict[str, tuple] = {}
         self._links = links
         self._is_changed = is_changed
         self._evidence = evidence
@@ -157,15 +164,32 @@ class Signatures:
         eager = self._eager.get(node_id)
         if eager is not None:
             return eager
+        keys = self.keys
+        linked = []
+        for name, producer, slot in links.eager:
+            key = keys.get(producer)
+            if key is None:
+                return None
+            linked.append(f"{name}=@{key}:{slot}")
+        reusable = links.plain and not links.volatile
+        if reusable:
+            known = self._previous.get(node_id)
+            if (
+                known is not None
+                and known[0] == links.head
+                and known[2] == linked
+                and known[1] == links.constants
+            ):
+                self.learnt[node_id] = known
+                eager = self._eager[node_id] = known[3]
+                return eager
         parts = [links.head, self._changed_fingerprint(node_id) if links.volatile else ""]
         for name, value in links.constants:
             parts.append(f"{name}={fingerprint(value)}")
-        for name, producer, slot in links.eager:
-            key = self.keys.get(producer)
-            if key is None:
-                return None
-            parts.append(f"{name}=@{key}:{slot}")
+        parts.extend(linked)
         eager = self._eager[node_id] = digest("\x1e".join(parts))
+        if reusable:
+            self.learnt[node_id] = (links.head, links.constants, linked, eager)
         return eager
 
     def _compose(self, node_id: str) -> str | None:

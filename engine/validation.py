@@ -27,6 +27,7 @@ from .graph import ExecutionBlocker
 from .registry import NodeRegistry, NodeType
 
 _CONVERTERS = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
+_PLAIN = (str, int, float, bool, type(None))
 
 HIDDEN_INPUTS = ("UNIQUE_ID", "PROMPT", "DYNPROMPT", "EXTRA_PNGINFO")
 
@@ -101,8 +102,27 @@ class _ClassInputs:
             self.validate_kwargs = argspec.varkw is not None
 
 
+class ValidationMemo:
+    """What one validation learnt that the next may reuse (an executor keeps one).
+
+    A node validated without errors, conversions or a ``VALIDATE_INPUTS`` is
+    valid again if its class type, its inputs (plain constants and links only,
+    compared by value), the class types it links to and its class's
+    ``INPUT_TYPES()`` are all unchanged, and no node type was (re)registered.
+    Everything else is validated afresh: custom validators may look at the
+    world (a file that went missing), so they always run.
+    """
+
+    def __init__(self):
+        self.generation = -1
+        self.specs: dict[str, dict] = {}  # class type -> INPUT_TYPES() of the last validation
+        self.nodes: dict[
+            str, tuple
+        ] = {}  # node id -> (class type, inputs copy, linked class types, deps)
+
+
 class _Validator:
-    def __init__(self, prompt: dict, registry: NodeRegistry):
+    def __init__(self, prompt: dict, registry: NodeRegistry, memo: ValidationMemo | None):
         self.prompt = prompt
         self.registry = registry
         self.normalized = dict(prompt)
@@ -110,12 +130,60 @@ class _Validator:
         self.classes: dict[str, _ClassInputs] = {}
         # node id -> (valid, errors, ids of the nodes it links to)
         self.validated: dict[str, tuple[bool, list, list]] = {}
+        self.memo = memo
+        self.reusable: dict[str, bool] = {}  # class type -> its spec is unchanged since the memo
+        self.learnt: dict[str, tuple] = {}  # the memo's next nodes
+        if memo is not None and memo.generation != registry.generation:
+            memo.nodes = {}
+            memo.specs = {}
+            memo.generation = registry.generation
 
     def spec(self, node_type: NodeType) -> dict:
         spec = self.specs.get(node_type.name)
         if spec is None:
             spec = self.specs[node_type.name] = node_type.input_types()
+            if self.memo is not None:
+                self.reusable[node_type.name] = self.memo.specs.get(node_type.name) == spec
         return spec
+
+    def remembered(self, node_id: str, node: dict) -> list | None:
+        """The node's links if the memo shows it valid and unchanged, else None."""
+        known = self.memo.nodes.get(node_id)
+        if known is None or known[0] != node["class_type"]:
+            return None
+        try:
+            if known[1] != node.get("inputs", {}):
+                return None
+        except Exception:  # an input whose == is not a bool (a tensor): compare no further
+            return None
+        deps = known[3]
+        for (_, producer), class_type in zip(deps, known[2], strict=True):
+            if self.prompt.get(producer, {}).get("class_type") != class_type:
+                return None
+        self.spec(self.registry.get(node["class_type"]))
+        if not self.reusable[node["class_type"]]:
+            return None
+        self.learnt[node_id] = known
+        return deps
+
+    def learn(self, node_id: str, node: dict, deps: list) -> None:
+        """Remember a node that validated cleanly, if its inputs are plain enough to compare."""
+        inputs = {}
+        for name, value in node.get("inputs", {}).items():
+            kind = type(value)
+            if kind is list:
+                inputs[name] = list(value)
+            elif kind in _PLAIN:
+                inputs[name] = value
+            else:
+                return
+        linked = tuple(self.prompt[producer]["class_type"] for _, producer in deps)
+        self.learnt[node_id] = (node["class_type"], inputs, linked, deps)
+
+    def save(self) -> None:
+        if self.memo is not None:
+            self.memo.nodes = self.learnt
+            self.memo.specs = self.specs
 
     def validate_tree(self, root: str) -> None:
         """Validate ``root`` and everything it links to, without recursion."""
@@ -187,6 +255,10 @@ class _Validator:
             return [problem], []
 
     def _check_inputs(self, node_id: str, node: dict, node_type: NodeType):
+        if self.memo is not None:
+            deps = self.remembered(node_id, node)
+            if deps is not None:
+                return [], deps
         c = self.class_inputs(node_type)
         inputs = node.get("inputs", {})
         errors: list[dict] = []
@@ -245,6 +317,8 @@ class _Validator:
                     node_id, c.validate, c.validate_args, c.validate_kwargs, c.spec, received_types
                 )
             )
+        elif self.memo is not None and not errors and not converted:
+            self.learn(node_id, node, deps)
         return errors, deps
 
     def class_inputs(self, node_type: NodeType) -> _ClassInputs:
@@ -404,9 +478,15 @@ class _Validator:
 
 
 def validate_prompt(
-    prompt: Any, registry: NodeRegistry, outputs: list[str] | None = None
+    prompt: Any,
+    registry: NodeRegistry,
+    outputs: list[str] | None = None,
+    memo: ValidationMemo | None = None,
 ) -> ValidationResult:
-    """Validate an API prompt; ``outputs`` selects partial-execution targets (any node ids)."""
+    """Validate an API prompt; ``outputs`` selects partial-execution targets (any node ids).
+
+    ``memo`` (optional) carries what this validation learns to the next one.
+    """
     problem = _check_structure(prompt, registry)
     if problem is not None:
         return ValidationResult(False, problem)
@@ -436,7 +516,7 @@ def validate_prompt(
     if not targets:
         return ValidationResult(False, error("prompt_no_outputs", "Prompt has no outputs"))
 
-    validator = _Validator(prompt, registry)
+    validator = _Validator(prompt, registry, memo)
     good: list[str] = []
     node_errors: dict[str, dict] = {}
     failures: list[str] = []
@@ -458,6 +538,7 @@ def validate_prompt(
                 )
                 entry["dependent_outputs"].append(target)
                 failures.extend(f"{e['message']}: {e['details']}" for e in errors)
+    validator.save()
     if not good:
         failed = error(
             "prompt_outputs_failed_validation",
