@@ -109,6 +109,7 @@ class Executor:
         self._last_keys: dict[str, str] = {}
         self._validation_memo = ValidationMemo()
         self._signature_memo: dict[str, tuple] = {}  # see Signatures: eager keys of the last run
+        self._node_infos: dict[str, _NodeInfo] = {}  # the last run's, reused for unchanged nodes
 
     def subscribe(self, callback: Subscriber):
         """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
@@ -140,6 +141,7 @@ class Executor:
             self._last_keys = {}
             self._validation_memo = ValidationMemo()
             self._signature_memo = {}
+            self._node_infos = {}
 
     def get_output(self, node_id: str):
         """The cached outputs of ``node_id`` from the last run (a tuple per slot), or None."""
@@ -208,6 +210,7 @@ class Executor:
                 prompt_id, "invalid", error=validation.error, node_errors=validation.node_errors
             )
         run = _Run(self, prompt_id, validation.prompt, extra_data, collecting)
+        run.unchanged = validation.unchanged
         result = ExecutionResult(prompt_id, "success", node_errors=validation.node_errors)
         self.events.emit("execution_start", prompt_id)
         self.outputs.begin()
@@ -219,6 +222,7 @@ class Executor:
             self._drop_objects(validation.prompt.keys())
             self._last_keys = run.signatures.keys
             self._signature_memo = run.signatures.learnt
+            self._node_infos = run.info
         result.executed = run.executed
         result.cached = run.cached - run.executed
         result.outputs = run.ui
@@ -348,6 +352,7 @@ class _Run:
         self.pending_async: dict[str, list] = {}
         self.started: dict[str, float] = {}
         self.targets: set[str] = set()
+        self.unchanged: set[str] = set()  # nodes validation found unchanged since the last run
         self._consumers: dict[str, set[str]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -356,6 +361,11 @@ class _Run:
 
     def node_info(self, node_id: str) -> _NodeInfo:
         info = self.info.get(node_id)
+        if info is None and node_id in self.unchanged:
+            # Validation found the node as it was in the last run: so is its info.
+            info = self.ex._node_infos.get(node_id)
+            if info is not None:
+                self.info[node_id] = info
         if info is None:
             node = self.dynprompt.get_node(node_id)
             node_type = self.ex.registry.get(node.get("class_type"))
@@ -710,7 +720,7 @@ class _Run:
 
     def storable(self, info: _NodeInfo) -> bool:
         """False for nodes kept out of the persistent cache (``no_cache``, subgraph internals)."""
-        if info.node.get("no_cache"):
+        if self.dynprompt.get_node(info.id).get("no_cache"):
             return False
         if self.ex.subgraph_caching or ":" not in info.id or info.type.is_output:
             return True

@@ -83,9 +83,10 @@ class Signatures:
         evidence: LazyEvidence,
         previous: dict[str, tuple] | None = None,
     ):
-        """``previous`` is the ``learnt`` of the last run: node id -> (head, constants,
-        linked signatures, eager key). A node whose head, plain constants and linked
-        signatures are all equal to those gets its eager key back without hashing."""
+        """``previous`` is the ``learnt`` of the last run: node id -> (its NodeLinks,
+        its producers' signatures, its eager key). A node whose class, plain
+        constants and producers' signatures are all unchanged gets its eager key
+        back without hashing."""
         self._previous = previous or {}
         self.learnt: dict[str, tuple] = {}
         self._links = links
@@ -165,31 +166,27 @@ class Signatures:
         if eager is not None:
             return eager
         keys = self.keys
-        linked = []
-        for name, producer, slot in links.eager:
+        linked = []  # the producers' signatures, in the order of links.eager
+        for _, producer, _ in links.eager:
             key = keys.get(producer)
             if key is None:
                 return None
-            linked.append(f"{name}=@{key}:{slot}")
+            linked.append(key)
         reusable = links.plain and not links.volatile
         if reusable:
             known = self._previous.get(node_id)
-            if (
-                known is not None
-                and known[0] == links.head
-                and known[2] == linked
-                and known[1] == links.constants
-            ):
+            if known is not None and known[1] == linked and _same_links(known[0], links):
                 self.learnt[node_id] = known
-                eager = self._eager[node_id] = known[3]
+                eager = self._eager[node_id] = known[2]
                 return eager
         parts = [links.head, self._changed_fingerprint(node_id) if links.volatile else ""]
         for name, value in links.constants:
             parts.append(f"{name}={fingerprint(value)}")
-        parts.extend(linked)
+        for (name, _, slot), key in zip(links.eager, linked, strict=True):
+            parts.append(f"{name}=@{key}:{slot}")
         eager = self._eager[node_id] = digest("\x1e".join(parts))
         if reusable:
-            self.learnt[node_id] = (links.head, links.constants, linked, eager)
+            self.learnt[node_id] = (links, linked, eager)
         return eager
 
     def _compose(self, node_id: str) -> str | None:
@@ -223,6 +220,12 @@ class Signatures:
                 value = changing() if _has_nan(result) else fingerprint(result)
             self._changed[node_id] = value
         return value
+
+
+def _same_links(old: NodeLinks, new: NodeLinks) -> bool:
+    return old is new or (
+        old.head == new.head and old.eager == new.eager and old.constants == new.constants
+    )
 
 
 def _has_nan(value: Any) -> bool:

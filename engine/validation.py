@@ -39,6 +39,7 @@ class ValidationResult:
     outputs: list[str] = field(default_factory=list)
     node_errors: dict[str, dict] = field(default_factory=dict)
     prompt: dict[str, dict] = field(default_factory=dict)  # with constants converted
+    unchanged: set[str] = field(default_factory=set)  # nodes the memo showed as unchanged
 
 
 def error(type: str, message: str, details: str = "", **extra_info: Any) -> dict:
@@ -133,6 +134,7 @@ class _Validator:
         self.memo = memo
         self.reusable: dict[str, bool] = {}  # class type -> its spec is unchanged since the memo
         self.learnt: dict[str, tuple] = {}  # the memo's next nodes
+        self.unchanged: set[str] = set()
         if memo is not None and memo.generation != registry.generation:
             memo.nodes = {}
             memo.specs = {}
@@ -164,6 +166,7 @@ class _Validator:
         if not self.reusable[node["class_type"]]:
             return None
         self.learnt[node_id] = known
+        self.unchanged.add(node_id)
         return deps
 
     def learn(self, node_id: str, node: dict, deps: list) -> None:
@@ -546,7 +549,9 @@ def validate_prompt(
             "\n".join(failures),
         )
         return ValidationResult(False, failed, [], node_errors, validator.normalized)
-    return ValidationResult(True, None, good, node_errors, validator.normalized)
+    return ValidationResult(
+        True, None, good, node_errors, validator.normalized, validator.unchanged
+    )
 
 
 def _tree(validated: dict, root: str) -> list[str]:
