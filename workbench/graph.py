@@ -1,0 +1,352 @@
+"""Code-first graphs: build an API prompt by calling node types like functions.
+
+    g = wb.graph()
+    img, mask = g.LoadImage(image="cat.png")       # several outputs: unpack or index
+    small = g.ImageScaleBy(image=img, scale_by=0.5) # one output: the handle itself
+    g.PreviewImage(images=small)
+
+A call checks its keywords against the node's spec at once (unknown input,
+wrong link type, a constant of the wrong kind, a missing required link) and
+names the node type and its valid inputs. Widget inputs left out get their
+default, as ComfyUI's editor would send them. Node ids are readable and
+stable (``ImageScaleBy_1``, ``ImageScaleBy_2``...): building the same graph in
+the same order gives the same ids, so reruns hit the cache.
+
+Any Python value can be a constant (a tensor, an image, a dataclass): the
+engine fingerprints it by content. A list constant is wrapped as
+``{"__value__": [...]}`` so that it is not read as a link.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+from collections.abc import Iterator
+from typing import Any
+
+from engine import NodeRegistry
+from engine.graph import is_link
+from engine.validation import input_info, types_match
+
+_WIDGET_KINDS = {"INT": (int,), "FLOAT": (int, float), "STRING": (str,), "BOOLEAN": (bool,)}
+
+
+class Output:
+    """One output of a node in a graph: pass it as another node's input to link them."""
+
+    def __init__(self, graph: Graph, node_id: str, slot: int, name: str, type: Any):
+        self.graph = graph
+        self.node_id = node_id
+        self.slot = slot
+        self.name = name
+        self.type = type
+
+    def link(self) -> list:
+        return [self.node_id, self.slot]
+
+    def __repr__(self) -> str:
+        return f"<Output {self.node_id}[{self.slot}] {self.name}: {self.type}>"
+
+
+class Node:
+    """A node in a graph: index it (``node[0]``, ``node["MASK"]``) or unpack it for its outputs."""
+
+    def __init__(self, graph: Graph, node_id: str, class_type: str, outputs: tuple[Output, ...]):
+        self.graph = graph
+        self.id = node_id
+        self.class_type = class_type
+        self.outputs = outputs
+
+    @property
+    def node_id(self) -> str:
+        return self.id
+
+    def __getitem__(self, key: int | str) -> Output:
+        if isinstance(key, int):
+            return self.outputs[key]
+        for output in self.outputs:
+            if output.name == key or output.name.lower() == str(key).lower():
+                return output
+        names = ", ".join(o.name for o in self.outputs) or "none"
+        raise KeyError(f"{self.class_type} has no output {key!r} (outputs: {names})")
+
+    def __iter__(self) -> Iterator[Output]:
+        return iter(self.outputs)
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+    def set(self, **inputs: Any) -> Node:
+        """Change inputs of this node in place (checked like a call)."""
+        self.graph._set_inputs(self.id, inputs)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<Node {self.id} ({self.class_type})>"
+
+
+class Graph:
+    """An editable API prompt; node types are its methods (see the module docstring)."""
+
+    def __init__(self, registry: NodeRegistry):
+        self._registry = registry
+        self._nodes: dict[str, dict] = {}
+        self._handles: dict[str, Node] = {}
+
+    # --- building ---
+
+    def add(self, class_type: str, _id: str | None = None, **inputs: Any) -> Output | Node:
+        """Add a node of ``class_type``; what ``g.<class_type>(...)`` does."""
+        node_type = self._registry.get(class_type)
+        if node_type is None:
+            raise AttributeError(f"no node type {class_type!r} in this registry")
+        node_id = _id if _id is not None else self._new_id(class_type)
+        if node_id in self._nodes:
+            raise ValueError(f"node id {node_id!r} is already in the graph")
+        self._nodes[node_id] = {"class_type": class_type, "inputs": {}}
+        try:
+            self._set_inputs(node_id, inputs, fill_defaults=True)
+        except Exception:
+            del self._nodes[node_id]
+            raise
+        return self._handle(node_id)
+
+    def _new_id(self, class_type: str) -> str:
+        n = 1
+        while f"{class_type}_{n}" in self._nodes:
+            n += 1
+        return f"{class_type}_{n}"
+
+    def _handle(self, node_id: str) -> Output | Node:
+        class_type = self._nodes[node_id]["class_type"]
+        node_type = self._registry.get(class_type)
+        names = getattr(node_type.cls, "RETURN_NAMES", None) or node_type.return_types
+        outputs = tuple(
+            Output(self, node_id, i, str(name), t)
+            for i, (name, t) in enumerate(zip(names, node_type.return_types, strict=False))
+        )
+        node = Node(self, node_id, class_type, outputs)
+        self._handles[node_id] = node
+        return outputs[0] if len(outputs) == 1 else node
+
+    def _set_inputs(self, node_id: str, inputs: dict, fill_defaults: bool = False) -> None:
+        node = self._nodes[node_id]
+        class_type = node["class_type"]
+        node_type = self._registry.get(class_type)
+        spec = node_type.input_types()
+        accepts_any = _accepts_undeclared(node_type.cls)
+        wire: dict[str, Any] = {}
+        for name, value in inputs.items():
+            input_type, category, options = input_info(spec, name)
+            if category is None and not (accepts_any and isinstance(value, (Output, Node))):
+                raise TypeError(
+                    f"{class_type}() got an unexpected input {name!r}; "
+                    f"valid inputs: {', '.join(_input_names(spec)) or 'none'}"
+                )
+            wire[name] = self._wire_value(class_type, name, value, input_type, options)
+        node["inputs"].update(wire)
+        if fill_defaults:
+            self._fill_defaults(class_type, spec, node["inputs"])
+
+    def _wire_value(self, class_type: str, name: str, value: Any, input_type: Any, options: dict):
+        if isinstance(value, Node):
+            if len(value.outputs) != 1:
+                raise TypeError(
+                    f"{class_type}(): input {name!r} needs one output of {value.class_type}, "
+                    f"which has {len(value.outputs)}; index it, e.g. node[0]"
+                )
+            value = value.outputs[0]
+        if isinstance(value, Output):
+            if value.graph is not self:
+                raise ValueError(f"{class_type}(): input {name!r} links to a node of another graph")
+            if input_type is not None and not types_match(value.type, input_type):
+                raise TypeError(
+                    f"{class_type}(): input {name!r} expects {_type_text(input_type)}, "
+                    f"but {value.node_id} output {value.name!r} gives {value.type}"
+                )
+            return value.link()
+        kinds = _WIDGET_KINDS.get(input_type) if isinstance(input_type, str) else None
+        if kinds is not None and (
+            not isinstance(value, kinds) or (input_type != "BOOLEAN" and isinstance(value, bool))
+        ):
+            raise TypeError(
+                f"{class_type}(): input {name!r} expects {input_type}, got {type(value).__name__} {value!r}"
+            )
+        if isinstance(input_type, list) and value not in input_type:
+            shown = input_type if len(input_type) <= 20 else f"{len(input_type)} choices"
+            raise ValueError(
+                f"{class_type}(): input {name!r} must be one of {shown}, got {value!r}"
+            )
+        if isinstance(value, list):
+            return {"__value__": value}
+        return value
+
+    def _fill_defaults(self, class_type: str, spec: dict, inputs: dict) -> None:
+        for name, info in (spec.get("required") or {}).items():
+            if name in inputs:
+                continue
+            input_type, _, options = input_info(spec, name)
+            if "default" in options:
+                inputs[name] = options["default"]
+            elif isinstance(input_type, list) and input_type:
+                inputs[name] = input_type[0]
+            elif input_type in ("INT", "FLOAT"):
+                inputs[name] = (
+                    options.get("min", 0) if input_type == "INT" else float(options.get("min", 0.0))
+                )
+            elif input_type == "STRING":
+                inputs[name] = ""
+            elif input_type == "BOOLEAN":
+                inputs[name] = False
+            else:
+                raise TypeError(
+                    f"{class_type}() missing required input {name!r} ({_type_text(input_type)}); "
+                    f"valid inputs: {', '.join(_input_names(spec))}"
+                )
+
+    # --- reading ---
+
+    def to_prompt(self) -> dict[str, dict]:
+        """The API prompt (ComfyUI's format); a copy."""
+        return {
+            node_id: {"class_type": node["class_type"], "inputs": dict(node["inputs"])}
+            for node_id, node in self._nodes.items()
+        }
+
+    @classmethod
+    def from_prompt(cls, prompt: dict[str, dict], registry: NodeRegistry) -> Graph:
+        """A graph holding ``prompt``'s nodes (ids kept); unknown node types are an error."""
+        graph = cls(registry)
+        for node_id, node in prompt.items():
+            class_type = node.get("class_type")
+            if registry.get(class_type) is None:
+                raise ValueError(f"node {node_id}: unknown node type {class_type!r}")
+            graph._nodes[str(node_id)] = {
+                "class_type": class_type,
+                "inputs": dict(node.get("inputs", {})),
+            }
+        return graph
+
+    def node(self, key: str | Output | Node) -> Node:
+        """The handle of a node, by id or from one of its outputs."""
+        node_id = node_id_of(key)
+        if node_id not in self._nodes:
+            raise KeyError(f"no node {node_id!r} in this graph")
+        handle = self._handles.get(node_id)
+        if handle is None:
+            result = self._handle(node_id)
+            handle = result if isinstance(result, Node) else self._handles[node_id]
+        return handle
+
+    def remove(self, key: str | Output | Node) -> None:
+        """Remove a node (links to it are left dangling: validation will name them)."""
+        node_id = node_id_of(key)
+        self._nodes.pop(node_id)
+        self._handles.pop(node_id, None)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, (str, Output, Node)) and node_id_of(key) in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._nodes))
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        node_type = self._registry.get(name)
+        if node_type is None:
+            close = [n for n in self._registry if n.lower() == name.lower()]
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise AttributeError(f"no node type {name!r}{hint}")
+        return _Factory(self, name)
+
+    def __dir__(self) -> list[str]:
+        types = [n for n in self._registry if n.isidentifier() and not keyword.iskeyword(n)]
+        return sorted(set(super().__dir__()) | set(types))
+
+    def __repr__(self) -> str:
+        return f"<Graph of {len(self._nodes)} nodes>"
+
+
+class _Factory:
+    """``g.<NodeType>``: callable, with a signature built from the node's spec."""
+
+    def __init__(self, graph: Graph, class_type: str):
+        self._graph = graph
+        self._class_type = class_type
+        node_type = graph._registry.get(class_type)
+        self.__name__ = class_type
+        self.__qualname__ = f"Graph.{class_type}"
+        self.__doc__ = getattr(node_type.cls, "DESCRIPTION", "") or node_type.cls.__doc__
+        self.__signature__ = _signature(node_type.input_types())
+
+    def __call__(self, _id: str | None = None, **inputs: Any) -> Output | Node:
+        return self._graph.add(self._class_type, _id, **inputs)
+
+    def __repr__(self) -> str:
+        return f"<node type {self._class_type}{self.__signature__}>"
+
+
+def node_id_of(key: str | Output | Node) -> str:
+    if isinstance(key, Output):
+        return key.node_id
+    if isinstance(key, Node):
+        return key.id
+    if isinstance(key, str):
+        return key
+    raise TypeError(f"expected a node id, a node or an output, got {type(key).__name__}")
+
+
+def _signature(spec: dict) -> inspect.Signature:
+    params = [inspect.Parameter("_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
+    for category in ("required", "optional"):
+        for name in spec.get(category) or {}:
+            if not name.isidentifier():
+                continue
+            input_type, _, options = input_info(spec, name)
+            default = options.get("default", inspect.Parameter.empty)
+            if category == "optional" and default is inspect.Parameter.empty:
+                default = None
+            params.append(
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=default,
+                    annotation=_type_text(input_type),
+                )
+            )
+    return inspect.Signature(params)
+
+
+def _input_names(spec: dict) -> list[str]:
+    return [name for category in ("required", "optional") for name in (spec.get(category) or {})]
+
+
+def _type_text(input_type: Any) -> str:
+    if isinstance(input_type, list):
+        return (
+            "one of "
+            + ", ".join(map(repr, input_type[:10]))
+            + (" ..." if len(input_type) > 10 else "")
+        )
+    return str(input_type)
+
+
+def _accepts_undeclared(cls: type) -> bool:
+    """Whether the node's function takes ``**kwargs`` (undeclared linked inputs)."""
+    function = getattr(cls, "__wrapped__", None) or getattr(cls, getattr(cls, "FUNCTION", ""), None)
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def is_handle(value: Any) -> bool:
+    return isinstance(value, (Output, Node))
+
+
+__all__ = ["Graph", "Node", "Output", "is_handle", "is_link", "node_id_of"]
