@@ -182,7 +182,7 @@ class Graph:
         return value
 
     def _fill_defaults(self, class_type: str, spec: dict, inputs: dict) -> None:
-        for name, info in (spec.get("required") or {}).items():
+        for name in spec.get("required") or {}:
             if name in inputs:
                 continue
             input_type, _, options = input_info(spec, name)

@@ -106,7 +106,7 @@ def test_keyword_errors_name_the_node_and_the_valid_inputs(registry):
         g.view()
     assert g.show().node_id == "show_1"  # a widget input left out gets its default
     with pytest.raises(AttributeError, match="no node type 'Scale'; did you mean 'scale'"):
-        g.Scale
+        _ = g.Scale
     assert set(g.to_prompt()) == {"picture_1", "show_1"}  # failed calls add nothing
 
 
