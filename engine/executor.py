@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import sys
 import threading
 import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import progress
 from .caches import CacheEntry, make_cache
@@ -41,6 +42,22 @@ from .node_call import call_over_lists, merge_outputs, outputs_from_returns
 from .registry import NodeRegistry, NodeType
 from .signatures import LazyEvidence, NodeLinks, Signatures
 from .validation import ValidationMemo, input_info, validate_prompt
+
+
+log = logging.getLogger(__name__)
+
+
+class PersistentStore(Protocol):
+    """A second cache level that outlives the process (e.g. on disk), keyed by signature.
+
+    ``put`` may decline values it cannot store; it must never raise for that.
+    """
+
+    def contains(self, key: str) -> bool: ...
+
+    def get(self, key: str) -> CacheEntry | None: ...
+
+    def put(self, key: str, entry: CacheEntry, node_type: str) -> None: ...
 
 
 class InterruptProcessing(Exception):
@@ -89,8 +106,10 @@ class Executor:
         lru_size: int = 100,
         ram_headroom: int | None = None,
         subgraph_caching: bool = True,
+        store: PersistentStore | None = None,
     ):
         self.registry = registry
+        self.store = store  # consulted when the memory cache misses; given every stored entry
         self.cache_strategy = cache
         self.outputs = make_cache(cache, lru_size=lru_size, ram_headroom=ram_headroom)
         self.objects: dict[
@@ -424,14 +443,26 @@ class _Run:
         self.values[node_id] = entry.outputs
         return True
 
-    def lookup(self, node_id: str) -> CacheEntry | None:
+    def lookup(self, node_id: str, load: bool = True) -> CacheEntry | bool | None:
+        """The node's cache entry (memory, then the persistent store), or None.
+
+        With ``load=False`` only whether there is one (the store is not read).
+        """
         key = self.signatures.get(node_id)
         if key is None:
             return None
         entry = self.ex.outputs.get(key)
+        root = self.dynprompt.get_real_node_id(node_id)
+        store = self.ex.store
+        if entry is None and store is not None:
+            if not load:
+                return store.contains(key) or None
+            entry = store.get(key)
+            if entry is not None:
+                self.ex.outputs.set(node_id, root, key, entry)
         if entry is not None:
             self.cached.add(node_id)
-            self.ex.outputs.claim(node_id, self.dynprompt.get_real_node_id(node_id), key)
+            self.ex.outputs.claim(node_id, root, key)
             if entry.ui and (node_id in self.targets or self.is_output(node_id)):
                 self.ui[node_id] = entry.ui
         return entry
@@ -484,7 +515,8 @@ class _Run:
             for name, producer, _ in info.links:
                 if name not in info.lazy and producer not in seen:
                     seen.add(producer)
-                    if self.lookup(producer) is not None:
+                    if self.lookup(producer, load=False):
+                        self.cached.add(producer)
                         frontier.append(producer)
 
     def run_node(self, node_id: str) -> bool:
@@ -695,12 +727,13 @@ class _Run:
             channel.flush()
         key = self.signatures.record(node_id, self.requested.get(node_id, set()))
         if self.storable(info):
-            self.ex.outputs.set(
-                node_id,
-                self.dynprompt.get_real_node_id(node_id),
-                key,
-                CacheEntry(ui or None, outputs),
-            )
+            entry = CacheEntry(ui or None, outputs)
+            self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
+            if self.ex.store is not None:
+                try:
+                    self.ex.store.put(key, entry, info.type.name)
+                except Exception:  # a full disk must not fail a finished node
+                    log.exception("the persistent store could not keep node %s", node_id)
         self.values[node_id] = outputs
         self.executed.add(node_id)
         self.timings[node_id] = time.perf_counter() - self.started.pop(node_id, time.perf_counter())

@@ -1,0 +1,296 @@
+"""Images in and out of the folders: LoadImage, SaveImage, PreviewImage, MaskPreview, PreviewAny.
+
+As ComfyUI's nodes of these names. A saved PNG carries the graph that made it:
+a ``prompt`` tEXt chunk (the API prompt as JSON) and one chunk per key of the
+run's ``extra_pnginfo`` (the editor puts its ``workflow`` there), so dropping
+the PNG back into an editor reopens the graph.
+
+File names are checked twice: ``VALIDATE_INPUTS`` rejects a name or prefix
+reaching outside its folder before anything runs (a validation error that names
+the problem), and the node resolves it again when it runs, because a linked
+value is only known then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, ImageSequence
+from PIL.PngImagePlugin import PngInfo
+
+from . import folders
+
+
+class LoadImage:
+    DESCRIPTION = (
+        "Loads an image from the input directory. Outputs the image (RGB) and a mask from its "
+        "alpha channel, as ComfyUI: mask = 1 - alpha, so transparent pixels are 1. An animated "
+        "file loads as a batch of its frames (frames of another size are skipped). Reruns when "
+        "the file's content changes. Difference from ComfyUI: an image without alpha gives a "
+        "zero mask of the image's size (ComfyUI gives a 64x64 one)."
+    )
+    CATEGORY = "image"
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("IMAGE", "MASK")
+    OUTPUT_TOOLTIPS = ("The image, [B,H,W,3] in 0..1.", "1 - alpha, [B,H,W].")
+    FUNCTION = "load_image"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": (
+                    folders.list_files("input"),
+                    {
+                        "image_upload": True,
+                        "tooltip": "A file in the input directory (a name like 'a.png [output]' "
+                        "reads from the output directory instead).",
+                    },
+                )
+            }
+        }
+
+    def load_image(self, image: str):
+        path = folders.get_annotated_filepath(image)
+        return load_image_file(path)
+
+    @classmethod
+    def IS_CHANGED(cls, image):
+        digest = hashlib.sha256()
+        with open(folders.get_annotated_filepath(image), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, image):
+        if image is None:  # linked: checked when it runs
+            return True
+        name, kind = folders.split_annotation(image)
+        problem = folders.problem_with_name(name, kind)
+        if problem is not None:
+            return f"Invalid image file: {problem}"
+        if not os.path.isfile(folders.resolve(name, kind)):
+            return f"Invalid image file: {image!r} is not a file in the {kind} directory"
+        return True
+
+
+def load_image_file(path: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(IMAGE ``[B,H,W,3]``, MASK ``[B,H,W]``) of an image file, as LoadImage outputs them."""
+    images, masks = [], []
+    size = None
+    with Image.open(path) as img:
+        frames = [img] if img.format == "MPO" else ImageSequence.Iterator(img)
+        for frame in frames:
+            frame = ImageOps.exif_transpose(frame)
+            if frame.mode == "I":  # 32-bit integer images: ComfyUI scales them by 1/255
+                frame = frame.point(lambda v: v * (1 / 255))
+            rgb = frame.convert("RGB")
+            if size is None:
+                size = rgb.size
+            elif rgb.size != size:
+                continue
+            images.append(torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0))
+            if "A" in frame.getbands():
+                alpha = np.asarray(frame.getchannel("A"), dtype=np.float32) / 255.0
+                masks.append(1.0 - torch.from_numpy(alpha))
+            elif frame.mode == "P" and "transparency" in frame.info:
+                alpha = np.asarray(frame.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0
+                masks.append(1.0 - torch.from_numpy(alpha))
+            else:
+                masks.append(torch.zeros((size[1], size[0]), dtype=torch.float32))
+    return torch.stack(images), torch.stack(masks)
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """One ``[H,W,C]`` image in 0..1 as an 8-bit PIL image (values truncated, as ComfyUI)."""
+    array = np.clip(255.0 * image.detach().to("cpu", torch.float32).numpy(), 0, 255)
+    array = array.astype(np.uint8)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    return Image.fromarray(array)
+
+
+def png_metadata(prompt: dict | None, extra_pnginfo: dict | None) -> PngInfo:
+    """The tEXt chunks ComfyUI writes: ``prompt``, then one per key of ``extra_pnginfo``."""
+    metadata = PngInfo()
+    if prompt is not None:
+        metadata.add_text("prompt", json.dumps(prompt))
+    for key, value in (extra_pnginfo or {}).items():
+        metadata.add_text(key, json.dumps(value))
+    return metadata
+
+
+class _ImageWriter:
+    """Writes a batch as numbered PNGs into a folder and reports them as ``ui`` images."""
+
+    kind = "output"  # the folder, and the "type" reported to the UI
+    prefix_append = ""
+    compress_level = 4
+
+    def save_images(self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None):
+        filename_prefix += self.prefix_append
+        folder, filename, counter, subfolder, _ = folders.get_save_image_path(
+            filename_prefix, None, images[0].shape[1], images[0].shape[0], kind=self.kind
+        )
+        metadata = png_metadata(prompt, extra_pnginfo)
+        results = []
+        for batch_number, image in enumerate(images):
+            name = filename.replace("%batch_num%", str(batch_number))
+            picture = to_pil(image)
+            while True:  # never overwrite a file another run saved meanwhile
+                file = f"{name}_{counter:05}_.png"
+                try:
+                    with open(os.path.join(folder, file), "xb") as f:
+                        picture.save(
+                            f, format="PNG", pnginfo=metadata, compress_level=self.compress_level
+                        )
+                    break
+                except FileExistsError:
+                    counter += 1
+            results.append({"filename": file, "subfolder": subfolder, "type": self.kind})
+            counter += 1
+        return {"ui": {"images": results}, "result": ()}
+
+
+def _temp_suffix() -> str:
+    # ComfyUI's previews add five random letters, so two previews never share names.
+    return "_temp_" + "".join(random.choice("abcdefghijklmnopqrstupvxyz") for _ in range(5))
+
+
+class SaveImage(_ImageWriter):
+    DESCRIPTION = (
+        "Saves the input images to the output directory as PNG files named "
+        "'<prefix>_<counter:05>_.png', with the prompt and workflow in the PNG's text chunks "
+        "(as ComfyUI writes them), and shows them."
+    )
+    CATEGORY = "image"
+    RETURN_TYPES = ()
+    FUNCTION = "save_images"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "The images to save."}),
+                "filename_prefix": (
+                    "STRING",
+                    {
+                        "default": "ComfyUI",
+                        "tooltip": "The prefix for the file to save. It may include "
+                        "subfolders of the output directory and %width%, %height%, %year%, "
+                        "%month%, %day%, %hour%, %minute%, %second%.",
+                    },
+                ),
+            },
+            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, filename_prefix):
+        if filename_prefix is None:  # linked: checked when it runs
+            return True
+        return folders.problem_with_save_prefix(filename_prefix) or True
+
+
+class PreviewImage(_ImageWriter):
+    DESCRIPTION = "Shows the images: saves them as PNGs in the temp directory (type 'temp')."
+    CATEGORY = "image"
+    RETURN_TYPES = ()
+    FUNCTION = "save_images"
+    OUTPUT_NODE = True
+    kind = "temp"
+    compress_level = 1
+
+    def __init__(self):
+        self.prefix_append = _temp_suffix()
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {"images": ("IMAGE", {"tooltip": "The images to preview."})},
+            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+        }
+
+
+class MaskPreview(_ImageWriter):
+    DESCRIPTION = "Shows a mask as a grey image (1 = white), saved in the temp directory."
+    CATEGORY = "mask"
+    RETURN_TYPES = ()
+    FUNCTION = "execute"
+    OUTPUT_NODE = True
+    kind = "temp"
+
+    def __init__(self):
+        self.prefix_append = _temp_suffix()
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {"mask": ("MASK", {"tooltip": "The mask to preview."})},
+            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+        }
+
+    def execute(self, mask, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None):
+        preview = mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])).movedim(1, -1)
+        return self.save_images(
+            preview.expand(-1, -1, -1, 3), filename_prefix, prompt, extra_pnginfo
+        )
+
+
+class PreviewAny:
+    DESCRIPTION = (
+        "Shows any value as text: strings as they are, numbers and booleans with str(), "
+        "other values as JSON when they can be, else with str()."
+    )
+    CATEGORY = "utils"
+    RETURN_TYPES = ()
+    FUNCTION = "main"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"source": ("*", {"tooltip": "The value to show."})}}
+
+    def main(self, source=None):
+        return {"ui": {"text": [preview_text(source)]}, "result": ()}
+
+
+def preview_text(source) -> str:
+    """The text PreviewAny shows for ``source`` (ComfyUI's rules)."""
+    if source is None:
+        return "None"
+    if isinstance(source, str):
+        return source
+    if isinstance(source, (int, float, bool)):
+        return str(source)
+    try:
+        return json.dumps(source)
+    except Exception:
+        try:
+            return str(source)
+        except Exception:
+            return "source exists, but could not be serialized."
+
+
+NODE_CLASS_MAPPINGS = {
+    "LoadImage": LoadImage,
+    "SaveImage": SaveImage,
+    "PreviewImage": PreviewImage,
+    "MaskPreview": MaskPreview,
+    "PreviewAny": PreviewAny,
+}
+
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "LoadImage": "Load Image",
+    "SaveImage": "Save Image",
+    "PreviewImage": "Preview Image",
+    "MaskPreview": "Preview Mask",
+    "PreviewAny": "Preview Any",
+}
