@@ -43,7 +43,6 @@ from .registry import NodeRegistry, NodeType
 from .signatures import LazyEvidence, NodeLinks, Signatures
 from .validation import ValidationMemo, input_info, validate_prompt
 
-
 log = logging.getLogger(__name__)
 
 
