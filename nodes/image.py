@@ -239,7 +239,10 @@ class EmptyImage:
 
 
 class GetImageSize:
-    DESCRIPTION = "Outputs the width, height and batch size of the image."
+    DESCRIPTION = (
+        "Outputs the width, height and batch size of the image. Difference from ComfyUI: the "
+        "sizes are not also shown as text on the node (connect a Preview Any for that)."
+    )
     CATEGORY = "image"
     RETURN_TYPES = ("INT", "INT", "INT")
     RETURN_NAMES = ("width", "height", "batch_size")
