@@ -37,6 +37,7 @@ from . import progress
 from .caches import CacheEntry, make_cache
 from .events import EventBus, Subscriber
 from .execution_list import ExecutionList
+from .explain import RunTrace
 from .graph import DynamicPrompt, ExecutionBlocker, is_link
 from .node_call import call_over_lists, merge_outputs, outputs_from_returns
 from .registry import NodeRegistry, NodeType
@@ -88,6 +89,7 @@ class ExecutionResult:
     error: dict | None = None
     node_errors: dict[str, dict] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    trace: RunTrace | None = field(default=None, repr=False)  # what the signatures were made of
 
     @property
     def ok(self) -> bool:
@@ -164,7 +166,13 @@ class Executor:
     def get_output(self, node_id: str):
         """The cached outputs of ``node_id`` from the last run (a tuple per slot), or None."""
         key = self._last_keys.get(node_id)
-        entry = self.outputs.get(key) if key is not None else None
+        return self.cached_output(key) if key is not None else None
+
+    def cached_output(self, key: str):
+        """The outputs cached under signature ``key`` (memory, then the store), or None."""
+        entry = self.outputs.get(key)
+        if entry is None and self.store is not None:
+            entry = self.store.get(key)
         if entry is None:
             return None
         return tuple(v[0] if isinstance(v, list) and len(v) == 1 else v for v in entry.outputs)
@@ -245,6 +253,13 @@ class Executor:
         result.cached = run.cached - run.executed
         result.outputs = run.ui
         result.timings = run.timings
+        result.trace = RunTrace(
+            keys=run.signatures.keys,
+            links={n: info.signature_links for n, info in run.info.items()},
+            changed=run.signatures.changed,
+            executed=result.executed,
+            cached=result.cached,
+        )
         if result.status == "success":
             self.events.emit("executing", prompt_id, node=None, display_node=None)
             self.events.emit("execution_success", prompt_id)

@@ -95,7 +95,7 @@ class Signatures:
         self.keys: dict[str, str] = {}  # node id -> signature
         self._eager: dict[str, str] = {}  # node id -> eager key
         self._unknown: set[str] = set()  # no signature yet; cleared when a node records one
-        self._changed: dict[str, str] = {}  # node id -> IS_CHANGED fingerprint
+        self.changed: dict[str, str] = {}  # node id -> IS_CHANGED fingerprint
 
     def get(self, node_id: str) -> str | None:
         """The node's signature, or None while it cannot be known before the node runs."""
@@ -210,7 +210,7 @@ class Signatures:
         return digest("\x1e".join(parts)) if len(parts) > 1 else eager
 
     def _changed_fingerprint(self, node_id: str) -> str:
-        value = self._changed.get(node_id)
+        value = self.changed.get(node_id)
         if value is None:
             try:
                 result = self._is_changed(node_id)
@@ -218,7 +218,7 @@ class Signatures:
                 value = changing()  # ComfyUI treats a failing IS_CHANGED as NaN
             else:
                 value = changing() if _has_nan(result) else fingerprint(result)
-            self._changed[node_id] = value
+            self.changed[node_id] = value
         return value
 
 
