@@ -1,0 +1,299 @@
+"""A run's result in the notebook: a status table, then the outputs, then any error.
+
+``RunResult`` wraps the engine's ``ExecutionResult`` of one job. In Jupyter it
+renders as a compact table (node, type, executed / cached / error, time)
+followed by output previews: images inline as PNG, tensors summarised by
+shape, dtype and range, other values by ``repr``; an error shows the failing
+node, its message and traceback. ``result[handle]`` is the Python value,
+read from the cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from typing import Any
+
+from engine.graph import is_link
+from nodes import folders
+
+from .graph import Node, Output, node_id_of
+
+MAX_PREVIEWS = 8
+THUMBNAIL = 256  # px: the longer side of an inline preview
+
+
+class RunResult:
+    """One run's outcome; see the module docstring."""
+
+    def __init__(self, workbench, job, result, graph):
+        self._wb = workbench
+        self.job = job
+        self.result = result  # engine ExecutionResult, or None if the job never ran
+        self.prompt = job.prompt
+        self.graph = graph
+
+    @property
+    def status(self) -> str:
+        return self.result.status if self.result is not None else self.job.status
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"
+
+    def __getattr__(self, name: str):
+        if name in (
+            "executed",
+            "cached",
+            "outputs",
+            "error",
+            "node_errors",
+            "timings",
+            "trace",
+            "prompt_id",
+        ):
+            if self.result is None:
+                return (
+                    None
+                    if name in ("error", "trace", "prompt_id")
+                    else type(getattr(_EMPTY, name))()
+                )
+            return getattr(self.result, name)
+        raise AttributeError(name)
+
+    def has(self, handle: Output | Node | str) -> bool:
+        trace = self.trace
+        return trace is not None and node_id_of(handle) in trace.keys
+
+    def __getitem__(self, handle: Output | Node | str) -> Any:
+        """The value of a node output (an ``Output``), or of all a node's outputs."""
+        node_id = node_id_of(handle)
+        key = self.trace.keys.get(node_id) if self.trace is not None else None
+        if key is None:
+            raise KeyError(f"{node_id} was not part of this run")
+        values = self._wb.executor.cached_output(key)
+        if values is None:
+            if node_id in self.outputs:
+                return self.outputs[node_id]
+            raise KeyError(
+                f"{node_id}'s result is no longer cached (evicted, or the cache strategy keeps nothing)"
+            )
+        if isinstance(handle, Output):
+            return values[handle.slot]
+        return values[0] if len(values) == 1 else values
+
+    # --- display ---
+
+    def __repr__(self) -> str:
+        lines = [f"<RunResult {self.status}: {len(self.executed)} ran, {len(self.cached)} cached>"]
+        if self.error:
+            lines.append(
+                f"  error in {self.error.get('node_id')}: {self.error.get('exception_message', '')}".rstrip()
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = [
+            f"<div class='workbench-result'><b>{html.escape(self.status)}</b>: "
+            f"{len(self.executed)} ran, {len(self.cached)} cached</div>",
+            self._table_html(),
+        ]
+        parts.append(self._error_html())
+        parts.append(self._previews_html())
+        return "\n".join(p for p in parts if p)
+
+    def _rows(self):
+        error_node = (self.error or {}).get("node_id")
+        for node_id, node in self.prompt.items():
+            if node_id in self.executed:
+                state = "executed"
+            elif node_id in self.cached:
+                state = "cached"
+            elif node_id == error_node:
+                state = self.status if self.status == "interrupted" else "error"
+            elif node_id in (self.node_errors or {}):
+                state = "invalid"
+            else:
+                state = "not run"
+            seconds = (self.timings or {}).get(node_id)
+            yield node_id, node.get("class_type", "?"), state, seconds
+
+    def _table_html(self) -> str:
+        colours = {
+            "executed": "#2e7d32",
+            "cached": "#1565c0",
+            "error": "#c62828",
+            "invalid": "#c62828",
+            "interrupted": "#ef6c00",
+            "not run": "#757575",
+        }
+        rows = "".join(
+            f"<tr><td>{html.escape(n)}</td><td>{html.escape(t)}</td>"
+            f"<td style='color:{colours.get(s, '#000')}'>{s}</td>"
+            f"<td style='text-align:right'>{'' if sec is None else f'{sec * 1000:.1f} ms'}</td></tr>"
+            for n, t, s, sec in self._rows()
+        )
+        return (
+            "<table><thead><tr><th>node</th><th>type</th><th>status</th><th>time</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
+
+    def _error_html(self) -> str:
+        parts = []
+        if self.error:
+            e = self.error
+            if "exception_message" in e:
+                trace = html.escape("".join(e.get("traceback") or []))
+                parts.append(
+                    f"<div style='color:#c62828'><b>{html.escape(str(e.get('node_id')))} "
+                    f"({html.escape(str(e.get('node_type')))})</b>: "
+                    f"{html.escape(str(e.get('exception_type')))}: {html.escape(str(e['exception_message']))}</div>"
+                    f"<details><summary>traceback</summary><pre>{trace}</pre></details>"
+                )
+            elif "message" in e:
+                parts.append(
+                    f"<div style='color:#c62828'>{html.escape(e['message'])}: "
+                    f"{html.escape(str(e.get('details', '')))}</div>"
+                )
+        for node_id, entry in (self.node_errors or {}).items():
+            for problem in entry.get("errors", []):
+                parts.append(
+                    f"<div style='color:#c62828'>{html.escape(node_id)}: "
+                    f"{html.escape(problem['message'])} ({html.escape(str(problem['details']))})</div>"
+                )
+        return "\n".join(parts)
+
+    def _previews_html(self) -> str:
+        shown = 0
+        parts = []
+        for node_id, ui in (self.outputs or {}).items():
+            for image in (ui or {}).get("images", []):
+                if shown >= MAX_PREVIEWS:
+                    break
+                png = _ui_image_png(image)
+                if png:
+                    parts.append(_figure(node_id, _img_tag(png)))
+                    shown += 1
+            for text in (ui or {}).get("text", []):
+                parts.append(_figure(node_id, f"<pre>{html.escape(str(text))[:2000]}</pre>"))
+        for node_id in self._terminal_nodes():
+            if node_id in (self.outputs or {}) or shown >= MAX_PREVIEWS:
+                continue
+            try:
+                value = self[node_id]
+            except KeyError:
+                continue
+            parts.append(_figure(node_id, preview_html(value)))
+            shown += 1
+        return (
+            "<div style='display:flex;flex-wrap:wrap;gap:8px'>" + "".join(parts) + "</div>"
+            if parts
+            else ""
+        )
+
+    def _terminal_nodes(self) -> list[str]:
+        """Nodes whose values nothing in the prompt consumes (and the requested outputs)."""
+        consumed = {
+            v[0]
+            for node in self.prompt.values()
+            for v in node.get("inputs", {}).values()
+            if is_link(v)
+        }
+        targets = set(self.job.targets or [])
+        done = self.executed | self.cached
+        return [n for n in self.prompt if n in done and (n not in consumed or n in targets)]
+
+
+class _Empty:
+    executed: set = set()
+    cached: set = set()
+    outputs: dict = {}
+    node_errors: dict = {}
+    timings: dict = {}
+
+
+_EMPTY = _Empty()
+
+
+def preview_html(value: Any) -> str:
+    """HTML for a value: an image tensor or PIL image inline, a tensor summarised, else repr."""
+    png = _value_png(value)
+    if png is not None:
+        return _img_tag(png)
+    return f"<pre>{html.escape(summarize(value))}</pre>"
+
+
+def summarize(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        text = f"{type(value).__name__} shape={list(shape)} dtype={dtype}"
+        try:
+            if value.numel() if hasattr(value, "numel") else value.size:
+                text += f" min={float(value.min()):.4g} max={float(value.max()):.4g}"
+        except Exception:
+            pass
+        return text
+    text = repr(value)
+    return text if len(text) <= 2000 else text[:2000] + "…"
+
+
+def _value_png(value: Any) -> bytes | None:
+    from PIL import Image
+
+    if isinstance(value, Image.Image):
+        return _png(value)
+    shape = getattr(value, "shape", None)
+    if shape is None or not hasattr(value, "detach") or not value.is_floating_point():
+        return None
+    if len(shape) == 4 and shape[-1] in (1, 3, 4):  # IMAGE [B,H,W,C]: the first of the batch
+        array = value[0]
+    elif len(shape) == 3 and shape[-1] in (3, 4):
+        array = value
+    elif len(shape) == 3:  # MASK [B,H,W]
+        array = value[0][..., None]
+    else:
+        return None
+    pixels = (array.detach().float().clamp(0, 1) * 255).round().byte().cpu().numpy()
+    if pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    return _png(Image.fromarray(pixels))
+
+
+def _ui_image_png(image: dict) -> bytes | None:
+    from PIL import Image
+
+    folder = {
+        "output": folders.get_output_directory,
+        "temp": folders.get_temp_directory,
+        "input": folders.get_input_directory,
+    }.get(image.get("type", "output"))
+    if folder is None or "filename" not in image:
+        return None
+    path = os.path.join(folder(), image.get("subfolder", ""), image["filename"])
+    try:
+        with Image.open(path) as picture:
+            return _png(picture)
+    except OSError:
+        return None
+
+
+def _png(picture) -> bytes:
+    picture = picture.copy()
+    picture.thumbnail((THUMBNAIL, THUMBNAIL))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _img_tag(png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f"<img src='data:image/png;base64,{data}' style='image-rendering:pixelated;max-width:{THUMBNAIL}px'/>"
+
+
+def _figure(node_id: str, body: str) -> str:
+    return (
+        f"<figure style='margin:0'>{body}<figcaption>{html.escape(node_id)}</figcaption></figure>"
+    )
