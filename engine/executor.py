@@ -743,7 +743,7 @@ class _Run:
         if self.storable(info):
             entry = CacheEntry(ui or None, outputs)
             self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
-            if self.ex.store is not None:
+            if self.ex.store is not None and node_id not in self.signatures.fleeting:
                 try:
                     self.ex.store.put(key, entry, info.type.name)
                 except Exception:  # a full disk must not fail a finished node

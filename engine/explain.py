@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .fingerprint import FLEETING
 from .signatures import NodeLinks
 
 
@@ -57,7 +58,7 @@ def _differences(node_id: str, now: RunTrace, before: RunTrace) -> list[str]:
         else:
             reasons.append(f"the code of node type {kind} changed (it was redefined)")
     if new.volatile and now.changed.get(node_id) != before.changed.get(node_id):
-        if now.changed.get(node_id, "").startswith("!"):
+        if now.changed.get(node_id, "").startswith(FLEETING):
             reasons.append("its IS_CHANGED returned NaN, which means: always run again")
         else:
             reasons.append("its IS_CHANGED result changed")

@@ -44,9 +44,12 @@ def digest(data: str | bytes, size: int = 16) -> str:
     return hashlib.blake2b(data, digest_size=size).hexdigest()
 
 
+FLEETING = "\x00changing:"  # marks a random component (no repr of a value has a raw NUL)
+
+
 def changing() -> str:
     """A fingerprint equal to nothing else: the value counts as changed every time."""
-    return "!" + os.urandom(16).hex()
+    return FLEETING + os.urandom(16).hex()
 
 
 def fingerprint(value: Any) -> str:

@@ -35,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .fingerprint import changing, digest, fingerprint
+from .fingerprint import FLEETING, changing, digest, fingerprint
 
 
 class NodeLinks(NamedTuple):
@@ -89,6 +89,9 @@ class Signatures:
         back without hashing."""
         self._previous = previous or {}
         self.learnt: dict[str, tuple] = {}
+        # Nodes whose signature has a random part (IS_CHANGED NaN, an unfingerprintable
+        # constant, or such a node upstream): no later run can ask for their outputs.
+        self.fleeting: set[str] = set()
         self._links = links
         self._is_changed = is_changed
         self._evidence = evidence
@@ -140,11 +143,14 @@ class Signatures:
         eager = self._eager_key(node_id, links)
         if eager is None:  # a producer without a signature: store under a key nothing will ask for
             key = changing()
+            self.fleeting.add(node_id)
         elif links.lazy:
             names = frozenset(evaluated_lazy & links.lazy.keys())
             self._evidence.record(eager, names)
             for name in names:
                 self.get(links.lazy[name][0])
+                if links.lazy[name][0] in self.fleeting:
+                    self.fleeting.add(node_id)
             key = self._with_lazy(eager, links, names)
         else:
             key = eager
@@ -184,7 +190,10 @@ class Signatures:
             parts.append(f"{name}={fingerprint(value)}")
         for (name, _, slot), key in zip(links.eager, linked, strict=True):
             parts.append(f"{name}=@{key}:{slot}")
-        eager = self._eager[node_id] = digest("\x1e".join(parts))
+        text = "\x1e".join(parts)
+        if FLEETING in text or any(p in self.fleeting for _, p, _ in links.eager):
+            self.fleeting.add(node_id)
+        eager = self._eager[node_id] = digest(text)
         if reusable:
             self.learnt[node_id] = (links, linked, eager)
         return eager

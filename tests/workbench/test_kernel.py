@@ -1,7 +1,6 @@
 """The session in a real Jupyter kernel (jupyter_client), as a notebook drives it."""
 
 import json
-import sys
 import textwrap
 import time
 
@@ -149,11 +148,9 @@ def test_interrupt_stops_the_run_and_the_kernel_answers_the_next_cell(kernel, tm
     assert kernel.value("sorted(r2.cached)") == ["quick_1"]
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_new_kernel_serves_the_expensive_node_from_the_disk_cache(tmp_path):
-    code = (
-        SETUP.format(persist=True)
-        + """
+    code = textwrap.dedent(SETUP.format(persist=True)) + textwrap.dedent(
+        """
         import torch
         CALLS = []
 
