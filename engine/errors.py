@@ -1,0 +1,47 @@
+"""The errors a run reports, and how it describes the values involved."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class InterruptProcessing(Exception):
+    """Raised inside a run when the user interrupts it."""
+
+
+class DependencyCycleError(Exception):
+    pass
+
+
+class DuplicateNodeError(Exception):
+    pass
+
+
+OOM_TIP = (
+    "This error means you ran out of memory. The caches were emptied to free it.\n\n"
+    "TIPS: if the graph worked before, a batch size or an image size may have been "
+    "set too large by accident."
+)
+
+
+def summarize(value: Any, limit: int = 200) -> str:
+    """A short description of an input value for error reports (tensors by shape and dtype)."""
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"{type(value).__name__}(shape={list(shape)}, dtype={dtype})"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def is_oom(exc: BaseException | None) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(exc, getattr(torch, "OutOfMemoryError", ()))
+
+
+def full_name(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module in (None, "builtins") else f"{module}.{cls.__qualname__}"

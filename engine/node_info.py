@@ -1,0 +1,85 @@
+"""What the executor needs to know of a node class and of a node, worked out once per run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .graph import is_link
+from .registry import NodeType
+from .signatures import NodeLinks
+from .validation import input_info
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+class ClassInfo:
+    """A node class as the hot path needs it: ``INPUT_TYPES()`` digested once per run."""
+
+    __slots__ = ("head", "declared", "lazy", "raw", "defaults", "hidden", "volatile")
+
+    # Hidden inputs the engine fills in; any other hidden input gets the prompt's value.
+    FILLED = ("UNIQUE_ID", "PROMPT", "DYNPROMPT", "EXTRA_PNGINFO")
+
+    def __init__(self, node_type: NodeType):
+        spec = node_type.input_types()
+        self.head = f"{node_type.name}\x1f{node_type.code}"  # the signature's first component
+        self.volatile = hasattr(node_type.cls, "IS_CHANGED")
+        self.lazy: set[str] = set()
+        self.raw: set[str] = set()
+        self.defaults: dict[str, Any] = {}  # optional inputs' schema defaults
+        hidden = spec.get("hidden") or {}
+        self.hidden = {
+            name: kind
+            for name, kind in hidden.items()
+            if isinstance(kind, str) and kind in self.FILLED
+        }
+        self.declared: set[str] = {name for name in hidden if name not in self.hidden}
+        for category in ("required", "optional"):
+            for name in spec.get(category) or {}:
+                self.declared.add(name)
+                options = input_info(spec, name)[2]
+                if options.get("lazy"):
+                    self.lazy.add(name)
+                if options.get("rawLink"):
+                    self.raw.add(name)
+                if category == "optional" and "default" in options:
+                    self.defaults[name] = options["default"]
+
+
+class NodeInfo:
+    """One node of a run, as the executor sees it (built once per node per run)."""
+
+    __slots__ = ("id", "type", "spec", "inputs", "links", "lazy", "raw", "node", "signature_links")
+
+    def __init__(self, node_id: str, node: dict, node_type: NodeType, spec: ClassInfo):
+        self.id = node_id
+        self.node = node
+        self.type = node_type
+        self.spec = spec
+        self.inputs: dict = node.get("inputs", {})
+        self.links: list[tuple[str, str, int]] = []  # (input, producer, slot)
+        self.raw = spec.raw
+        constants: list[tuple[str, Any]] = []
+        plain = True  # every constant compares by value (see Signatures' memo)
+        eager: list[tuple[str, str, int]] = []
+        lazy: dict[str, tuple[str, int]] = {}
+        for name, value in self.inputs.items():
+            if is_link(value):
+                link = (name, value[0], int(value[1]))
+                self.links.append(link)
+                if name in spec.lazy:
+                    lazy[name] = link[1:]
+                else:
+                    eager.append(link)
+            elif name in spec.declared:
+                constants.append((name, value))
+                plain = plain and type(value) in _PLAIN
+        if len(constants) > 1:
+            constants.sort(key=lambda item: item[0])
+        if len(eager) > 1:
+            eager.sort()
+        self.lazy = lazy.keys()
+        head = spec.head + (f"\x1fid={node_id}" if node_type.not_idempotent else "")
+        self.signature_links = NodeLinks(
+            head, constants, eager, lazy, [p for _, p, _ in eager], spec.volatile, plain
+        )

@@ -1,0 +1,586 @@
+"""One prompt's execution: the state of a run and the loop that drives it.
+
+A ``Run`` holds one prompt's state: the dynamic prompt, its signatures, the
+execution list, the values produced or loaded so far (so a cache eviction
+mid-run never takes a value a node still needs), and what ran. Its executor
+(``executor.py``) holds what lives across runs.
+
+A node's outputs are stored in the cache as soon as it finishes, and only
+then: a failing or interrupted node leaves no entry, and every node that
+finished before it keeps its entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from . import progress
+from .caches import CacheEntry
+from .errors import (
+    OOM_TIP,
+    DependencyCycleError,
+    DuplicateNodeError,
+    InterruptProcessing,
+    full_name,
+    is_oom,
+    summarize,
+)
+from .execution_list import ExecutionList
+from .graph import DynamicPrompt, ExecutionBlocker, is_link
+from .node_call import call_over_lists, merge_outputs, outputs_from_returns
+from .node_info import ClassInfo, NodeInfo
+from .signatures import NodeLinks, Signatures
+
+if TYPE_CHECKING:
+    from .executor import ExecutionResult, Executor
+
+log = logging.getLogger(__name__)
+
+
+class Run:
+    """The state of one prompt's execution (see the module docstring)."""
+
+    def __init__(
+        self, executor: Executor, prompt_id: str, prompt: dict, extra_data: dict, collecting: bool
+    ):
+        self.ex = executor
+        self.collecting = collecting  # whether the garbage collector runs in node code
+        self.prompt_id = prompt_id
+        self.prompt = prompt
+        self.extra_data = extra_data
+        self.dynprompt = DynamicPrompt(prompt)
+        self.specs: dict[str, ClassInfo] = {}
+        self.info: dict[str, NodeInfo] = {}
+        self.signatures = Signatures(
+            self.node_links, self.is_changed, executor.evidence, executor._signature_memo
+        )
+        self.list = ExecutionList(self.links_of, self.available, self.is_eager, self.is_output)
+        self.values: dict[str, list] = {}  # node id -> outputs (a list per slot) at hand this run
+        self.executed = executor.executed_node_ids
+        self.cached: set[str] = set()
+        self.ui: dict[str, dict] = {}
+        self.timings: dict[str, float] = {}
+        self.requested: dict[str, set[str]] = {}  # node -> lazy inputs it asked for
+        self.pending_subgraphs: dict[str, list] = {}
+        self.progress: dict[str, progress.NodeProgress] = {}  # running nodes' progress channels
+        self.pending_async: dict[str, list] = {}
+        self.started: dict[str, float] = {}
+        self.targets: set[str] = set()
+        self.unchanged: set[str] = set()  # nodes validation found unchanged since the last run
+        self._consumers: dict[str, set[str]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- what the signature, the execution list and the node call need of a node ---
+
+    def node_info(self, node_id: str) -> NodeInfo:
+        info = self.info.get(node_id)
+        if info is None and node_id in self.unchanged:
+            # Validation found the node as it was in the last run: so is its info.
+            info = self.ex._node_infos.get(node_id)
+            if info is not None:
+                self.info[node_id] = info
+        if info is None:
+            node = self.dynprompt.get_node(node_id)
+            node_type = self.ex.registry.get(node.get("class_type"))
+            if node_type is None:
+                raise KeyError(
+                    f"node {node_id}: node type {node.get('class_type')!r} does not exist"
+                )
+            spec = self.specs.get(node_type.name)
+            if spec is None:
+                spec = self.specs[node_type.name] = ClassInfo(node_type)
+            info = self.info[node_id] = NodeInfo(node_id, node, node_type, spec)
+        return info
+
+    def node_links(self, node_id: str) -> NodeLinks:
+        return self.node_info(node_id).signature_links
+
+    def is_changed(self, node_id: str) -> Any:
+        info = self.node_info(node_id)
+        inputs = self.input_values(info, constants_only=True)
+        results = call_over_lists(
+            info.type.cls,
+            "IS_CHANGED",
+            inputs,
+            info.type.input_is_list,
+            node_id=node_id,
+            start_task=self.await_now,
+            filter_kwargs=True,
+        )
+        return [None if isinstance(r, ExecutionBlocker) else r for r in results]
+
+    def links_of(self, node_id: str, include_lazy: bool):
+        if node_id in self.values:  # at hand (a cached target): its producers are not needed
+            return []
+        info = self.node_info(node_id)
+        requested = self.requested.get(node_id, ())
+        return [
+            (producer, slot)
+            for name, producer, slot in info.links
+            if include_lazy or name not in info.lazy or name in requested
+        ]
+
+    def is_output(self, node_id: str) -> bool:
+        return self.node_info(node_id).type.is_output
+
+    def is_eager(self, node_id: str) -> bool:
+        t = self.node_info(node_id).type
+        return t.is_output or t.is_async
+
+    def available(self, node_id: str) -> bool:
+        """True if ``node_id``'s outputs are at hand: produced this run, or in the cache."""
+        if node_id in self.values:
+            return True
+        entry = self.lookup(node_id)
+        if entry is None:
+            return False
+        self.values[node_id] = entry.outputs
+        return True
+
+    def lookup(self, node_id: str, load: bool = True) -> CacheEntry | bool | None:
+        """The node's cache entry (memory, then the persistent store), or None.
+
+        With ``load=False`` only whether there is one (the store is not read).
+        """
+        key = self.signatures.get(node_id)
+        if key is None:
+            return None
+        entry = self.ex.outputs.get(key)
+        root = self.dynprompt.get_real_node_id(node_id)
+        store = self.ex.store
+        if entry is None and store is not None:
+            if not load:
+                return store.contains(key) or None
+            entry = store.get(key)
+            if entry is not None:
+                self.ex.outputs.set(node_id, root, key, entry)
+        if entry is not None:
+            self.cached.add(node_id)
+            self.ex.outputs.claim(node_id, root, key)
+            if entry.ui and (node_id in self.targets or self.is_output(node_id)):
+                self.ui[node_id] = entry.ui
+        return entry
+
+    # --- the run ---
+
+    def execute(self, targets: list[str], result: ExecutionResult) -> None:
+        self.targets = set(targets)
+        try:
+            for target in targets:
+                # A cached target is still staged (to report its ui), without its producers.
+                entry = self.lookup(target)
+                if entry is not None:
+                    self.values[target] = entry.outputs
+                self.list.add_node(target)
+            self.mark_cached_ancestors()
+            self.ex.events.emit("execution_cached", self.prompt_id, nodes=sorted(self.cached))
+            while not self.list.is_empty():
+                node_id = self.ex.running_node = self.list.stage()
+                self.ex.check_interrupted()
+                if node_id is None:
+                    if self.list.external_blocks:
+                        self.wait_for_tasks()
+                        continue
+                    raise DependencyCycleError("Dependency cycle detected")
+                if self.run_node(node_id):
+                    self.list.complete(node_id)
+                else:
+                    self.list.unstage()
+                self.ex.outputs.poll()
+        except InterruptProcessing:
+            self.fail(result, "interrupted", self.list.staged, None)
+        except DependencyCycleError as exc:
+            self.fail(result, "error", self.blame_cycle(), exc)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                self.fail(result, "interrupted", self.list.staged, None)
+            elif isinstance(exc, Exception):
+                self.fail(result, "error", self.list.staged, exc)
+            else:
+                raise
+
+    def mark_cached_ancestors(self) -> None:
+        """List as cached the ancestors of cached nodes that hit the cache too (for the UI)."""
+        frontier = list(self.cached)
+        seen = set(frontier)
+        while frontier:
+            node_id = frontier.pop()
+            info = self.node_info(node_id)
+            for name, producer, _ in info.links:
+                if name not in info.lazy and producer not in seen:
+                    seen.add(producer)
+                    if self.lookup(producer, load=False):
+                        self.cached.add(producer)
+                        frontier.append(producer)
+
+    def run_node(self, node_id: str) -> bool:
+        """Run (or serve from cache) the staged node; False if it must wait for more inputs."""
+        info = self.node_info(node_id)
+        if node_id in self.pending_subgraphs:
+            outputs, ui = self.resolve_subgraph(node_id, info), {}
+        elif node_id in self.pending_async:
+            results = [
+                r.result() if isinstance(r, asyncio.Task) else r
+                for r in self.pending_async.pop(node_id)
+            ]
+            outputs, ui, _ = outputs_from_returns(results, info.type)
+        else:
+            if node_id not in self.started:
+                entry = self.lookup(node_id)
+                if entry is not None:
+                    self.values[node_id] = entry.outputs
+                    if entry.ui:
+                        self.emit_executed(node_id, entry.ui)
+                    return True
+                self.started[node_id] = time.perf_counter()
+                self.ex.events.emit(
+                    "executing",
+                    self.prompt_id,
+                    node=node_id,
+                    display_node=self.dynprompt.get_display_node_id(node_id),
+                )
+            done = self.call_node(info)
+            if done is None:
+                return False
+            outputs, ui = done
+        self.finish(info, outputs, ui)
+        return True
+
+    def call_node(self, info: NodeInfo):
+        """Call the node's function; (outputs, ui), or None if it is now waiting on something."""
+        node_id, node_type = info.id, info.type
+        obj = self.instance(info)
+        inputs = self.input_values(info)
+        if hasattr(obj, "check_lazy_status"):
+            missing = {n for n in info.lazy if n not in self.requested.get(node_id, ())}
+            asked = call_over_lists(
+                obj,
+                "check_lazy_status",
+                inputs,
+                node_type.input_is_list,
+                node_id=node_id,
+                start_task=self.await_now,
+            )
+            needed = {
+                n
+                for r in asked
+                if isinstance(r, list)
+                for n in r
+                if isinstance(n, str) and n in missing
+            }
+            if needed:
+                self.requested.setdefault(node_id, set()).update(needed)
+                for name in needed:
+                    producer, slot = info.inputs[name]
+                    self.list.add_strong_link(producer, int(slot), node_id)
+                return None
+        channel = progress.NodeProgress(
+            node_id,
+            self.dynprompt.get_display_node_id(node_id),
+            lambda data: self.ex.events.emit("progress", self.prompt_id, **data),
+            self.ex.check_interrupted,
+        )
+        self.progress[node_id] = channel
+        token = progress._current.set(channel)
+        try:
+            with self.user_code():
+                results = call_over_lists(
+                    obj,
+                    node_type.cls.FUNCTION,
+                    inputs,
+                    node_type.input_is_list,
+                    node_id=node_id,
+                    on_block=lambda b: self.blocked(node_id, b),
+                    start_task=self.start_task,
+                )
+        finally:
+            progress._current.reset(token)
+        tasks = [r for r in results if isinstance(r, asyncio.Task)]
+        if tasks:
+            self.pending_async[node_id] = results
+            unblock = self.list.add_external_block(node_id)
+            remaining = [len(tasks)]
+
+            def task_done(_task) -> None:
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    unblock()
+
+            for task in tasks:
+                task.add_done_callback(task_done)
+            return None
+        outputs, ui, expanding = outputs_from_returns(results, node_type)
+        if expanding:
+            self.expand(node_id, outputs)
+            return None
+        return outputs, ui
+
+    def input_values(self, info: NodeInfo, constants_only: bool = False) -> dict[str, list]:
+        """Every input as a list of values; missing links (unevaluated lazy ones) as [None]."""
+        values: dict[str, list] = {}
+        requested = self.requested.get(info.id, ())
+        for name, value in info.inputs.items():
+            if is_link(value) and name not in info.raw:
+                if constants_only or (name in info.lazy and name not in requested):
+                    values[name] = [None]
+                    continue
+                outputs = self.values.get(value[0])
+                slot = int(value[1])
+                values[name] = (
+                    outputs[slot] if outputs is not None and slot < len(outputs) else [None]
+                )
+            elif name in info.spec.declared or name in info.raw:
+                values[name] = [value]
+        for name, default in info.spec.defaults.items():
+            if name not in values:
+                values[name] = [default]
+        for name, kind in info.spec.hidden.items():
+            values[name] = [self.hidden_value(kind, info.id)]
+        return values
+
+    def hidden_value(self, kind: Any, node_id: str) -> Any:
+        if kind == "UNIQUE_ID":
+            return node_id
+        if kind == "PROMPT":
+            return self.dynprompt.get_original_prompt()
+        if kind == "DYNPROMPT":
+            return self.dynprompt
+        if kind == "EXTRA_PNGINFO":
+            return self.extra_data.get("extra_pnginfo")
+        return None
+
+    def instance(self, info: NodeInfo) -> Any:
+        cached = self.ex.objects.get(info.id)
+        if cached is not None and cached[1] is info.type.cls:
+            return cached[2]
+        obj = info.type.cls()
+        self.ex.objects[info.id] = (self.dynprompt.get_real_node_id(info.id), info.type.cls, obj)
+        return obj
+
+    def blocked(self, node_id: str, blocker: ExecutionBlocker) -> ExecutionBlocker:
+        if blocker.message is not None:
+            self.ex.events.emit(
+                "execution_error",
+                self.prompt_id,
+                node_id=node_id,
+                node_type=self.node_info(node_id).type.name,
+                exception_message=f"Execution Blocked: {blocker.message}",
+                exception_type="ExecutionBlocked",
+                traceback=[],
+                current_inputs={},
+                current_outputs=[],
+                executed=sorted(self.executed),
+            )
+        return blocker
+
+    def expand(self, node_id: str, subgraphs: list) -> None:
+        """Add the node's returned subgraphs to the run; the node waits for their outputs."""
+        new_outputs: list[str] = []
+        links: list[tuple[str, int]] = []
+        for graph, result in subgraphs:
+            if graph is None:
+                continue
+            for new_id in graph:
+                if self.dynprompt.has_node(new_id):
+                    raise DuplicateNodeError(
+                        f"Attempt to add duplicate node {new_id}. Ensure node ids are unique and "
+                        "deterministic or use GraphBuilder."
+                    )
+            for new_id, node in graph.items():
+                self.dynprompt.add_ephemeral_node(
+                    new_id, node, node_id, node.get("override_display_id", node_id)
+                )
+                if self.is_output(new_id):
+                    new_outputs.append(new_id)
+            links.extend((r[0], int(r[1])) for r in result if is_link(r))
+        self.pending_subgraphs[node_id] = subgraphs
+        for new_id in new_outputs:
+            self.list.add_node(new_id)
+        for producer, slot in links:
+            self.list.add_strong_link(producer, slot, node_id)
+
+    def resolve_subgraph(self, node_id: str, info: NodeInfo) -> list:
+        resolved = []
+        for graph, result in self.pending_subgraphs.pop(node_id):
+            if graph is None:
+                resolved.append(result)
+                continue
+            values: list = []
+            for item in result:
+                if is_link(item):
+                    values.extend(self.values[item[0]][int(item[1])])
+                else:
+                    values.append(item)
+            resolved.append(tuple(values))
+        return merge_outputs(resolved, info.type)
+
+    def finish(self, info: NodeInfo, outputs: list, ui: dict) -> None:
+        node_id = info.id
+        channel = self.progress.pop(node_id, None)
+        if channel is not None:
+            channel.flush()
+        key = self.signatures.record(node_id, self.requested.get(node_id, set()))
+        if self.storable(info):
+            entry = CacheEntry(ui or None, outputs)
+            self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
+            if self.ex.store is not None and node_id not in self.signatures.fleeting:
+                try:
+                    self.ex.store.put(key, entry, info.type.name)
+                except Exception:  # a full disk must not fail a finished node
+                    log.exception("the persistent store could not keep node %s", node_id)
+        self.values[node_id] = outputs
+        self.executed.add(node_id)
+        self.timings[node_id] = time.perf_counter() - self.started.pop(node_id, time.perf_counter())
+        if ui:
+            self.ui[node_id] = ui
+            self.emit_executed(node_id, ui)
+
+    def emit_executed(self, node_id: str, ui: dict) -> None:
+        self.ui[node_id] = ui
+        self.ex.events.emit(
+            "executed",
+            self.prompt_id,
+            node=node_id,
+            display_node=self.dynprompt.get_display_node_id(node_id),
+            output=ui,
+        )
+
+    def storable(self, info: NodeInfo) -> bool:
+        """False for nodes kept out of the persistent cache (``no_cache``, subgraph internals)."""
+        if self.dynprompt.get_node(info.id).get("no_cache"):
+            return False
+        if self.ex.subgraph_caching or ":" not in info.id or info.type.is_output:
+            return True
+        prefix = info.id.rsplit(":", 1)[0]
+        return any(
+            c.rsplit(":", 1)[0] != prefix if ":" in c else True for c in self.consumers(info.id)
+        )
+
+    def consumers(self, node_id: str) -> set[str]:
+        if self._consumers is None:
+            self._consumers = {}
+            for consumer, node in self.prompt.items():
+                for value in node.get("inputs", {}).values():
+                    if is_link(value):
+                        self._consumers.setdefault(value[0], set()).add(consumer)
+        return self._consumers.get(node_id, set())
+
+    # --- async nodes ---
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+    def start_task(self, coroutine) -> Any:
+        """Start an async node's coroutine; its value if it finished at once, else its task."""
+        task = self.loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self.loop().run_until_complete(asyncio.sleep(0))  # let it run up to its first wait
+        return task.result() if task.done() else task
+
+    def await_now(self, coroutine) -> Any:
+        """Run an async hook (check_lazy_status, IS_CHANGED) to completion."""
+        return self.loop().run_until_complete(coroutine)
+
+    def wait_for_tasks(self) -> None:
+        """Nothing can run but async tasks are in flight: wait (interruptibly) for one to finish."""
+        if not self._tasks:
+            raise DependencyCycleError("Dependency cycle detected")
+        with self.user_code():
+            self.loop().run_until_complete(
+                asyncio.wait(set(self._tasks), timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
+            )
+
+    @contextlib.contextmanager
+    def user_code(self):
+        """Node code runs with the garbage collector on (if it was on before the run)."""
+        if not self.collecting:
+            yield
+            return
+        gc.enable()
+        try:
+            yield
+        finally:
+            gc.disable()
+
+    def close(self) -> None:
+        if self._loop is None:
+            return
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            self._loop.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
+        self._loop.close()
+
+    # --- failure ---
+
+    def blame_cycle(self) -> str | None:
+        """A dynamic cycle is blamed on the first node of it the user can see (static
+        cycles were rejected by validation, so one node of it came from an expansion)."""
+        cycle = self.list.nodes_in_cycle()
+        for node_id in cycle:
+            display = self.dynprompt.get_display_node_id(node_id)
+            if display != node_id:
+                return display
+        return cycle[0] if cycle else None
+
+    def fail(
+        self, result: ExecutionResult, status: str, node_id: str | None, exc: BaseException | None
+    ) -> None:
+        result.status = status
+        real_id = self.dynprompt.get_real_node_id(node_id) if node_id is not None else None
+        node_type = None
+        if node_id is not None and self.dynprompt.has_node(node_id):
+            node_type = self.dynprompt.get_node(node_id).get("class_type")
+        self.started.pop(node_id, None)
+        if status == "interrupted":
+            data = {"node_id": real_id, "node_type": node_type, "executed": sorted(self.executed)}
+            result.error = data
+            self.ex.events.emit("execution_interrupted", self.prompt_id, **data)
+            return
+        message = str(exc)
+        if is_oom(exc):
+            message = f"{message}\n{OOM_TIP}"
+            self.values.clear()
+            self.ex._free()
+        inputs = {}
+        if (
+            node_id is not None
+            and node_id in self.info
+            and not isinstance(exc, DependencyCycleError)
+        ):
+            try:
+                inputs = {
+                    k: [summarize(v) for v in vs]
+                    for k, vs in self.input_values(self.info[node_id]).items()
+                }
+            except Exception:
+                inputs = {}
+        result.error = {
+            "node_id": real_id if not isinstance(exc, DependencyCycleError) else node_id,
+            "node_type": node_type,
+            "exception_type": "graph.DependencyCycleError"
+            if isinstance(exc, DependencyCycleError)
+            else full_name(type(exc)),
+            "exception_message": message,
+            "traceback": traceback.format_tb(exc.__traceback__)
+            if not isinstance(exc, DependencyCycleError)
+            else [],
+            "current_inputs": inputs,
+        }
+        self.ex.events.emit(
+            "execution_error",
+            self.prompt_id,
+            **result.error,
+            executed=sorted(self.executed),
+            current_outputs=sorted(self.values),
+        )
