@@ -194,7 +194,7 @@ class Executor:
             self.running_thread_id = threading.get_ident()
         # The engine's own bookkeeping allocates many small objects and no garbage
         # cycles; the cyclic collector scanning them costs up to half of a cached
-        # rerun. It stays on while node code runs (see _Run.user_code).
+        # rerun. It stays on while node code runs (see Run.user_code).
         collecting = gc.isenabled()
         gc.disable()
         try:
