@@ -8,7 +8,9 @@ from .events import Event
 from .executor import ExecutionResult, Executor, InterruptProcessing
 from .fingerprint import register_fingerprint
 from .graph import DynamicPrompt, ExecutionBlocker, GraphBuilder, Link, is_link
+from .history import History
 from .nodedef import Hidden, Image, Input, IOType, Latent, Mask, NodeOutput, Range, Tensor, node
+from .queue import Job, PromptQueue
 from .registry import NodeRegistry, NodeType
 from .validation import ValidationResult, validate_prompt
 
@@ -21,16 +23,19 @@ __all__ = [
     "Executor",
     "GraphBuilder",
     "Hidden",
+    "History",
     "IOType",
     "Image",
     "Input",
     "InterruptProcessing",
+    "Job",
     "Latent",
     "Link",
     "Mask",
     "NodeOutput",
     "NodeRegistry",
     "NodeType",
+    "PromptQueue",
     "Range",
     "Tensor",
     "ValidationResult",

@@ -1,0 +1,607 @@
+"""The prompt queue: order, batch count, cancel/clear/interrupt, events, futures.
+
+Graphs are tiny prompt literals over the nodes below. ``gate`` holds the worker
+(ticking progress) until the test opens it, so tests can queue behind a running
+job without sleeping; waits use events and ``Job.result(TIMEOUT)`` with a
+generous timeout, never a sleep standing for "long enough".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+import uuid
+
+import pytest
+
+from engine import Executor, Job, NodeOutput, NodeRegistry, PromptQueue, node, progress
+
+TIMEOUT = 60.0  # generous: the suite may run on a loaded 2-core machine
+
+RAN: list[str] = []  # tags of the `mark` nodes that ran, in order
+_ran_lock = threading.Lock()
+GATES: dict[str, Gate] = {}
+
+
+class Gate:
+    """Holds a ``gate`` (or marks a ``spin``/``nap``) node: ``started`` when it runs, ``open()`` to let it finish."""
+
+    def __init__(self):
+        self.name = uuid.uuid4().hex
+        self.started = threading.Event()
+        self.opened = threading.Event()
+        GATES[self.name] = self
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+@node
+def value(v: int = 0) -> int:
+    return v
+
+
+@node(output=True)
+def mark(x: int, tag: str = "") -> int:
+    with _ran_lock:
+        RAN.append(tag)
+    return NodeOutput(x, ui={"tag": [tag], "x": [x]})
+
+
+@node(output=True)
+def gate(x: int, name: str = "") -> int:
+    """Waits until its gate opens, ticking progress, so an interrupt stops it at once."""
+    g = GATES[name]
+    g.started.set()
+    step = 0
+    while not g.opened.wait(0.005):
+        step += 1
+        progress.update(step, None)
+        if step > TIMEOUT / 0.005:
+            raise TimeoutError("the gate was never opened")
+    return NodeOutput(x, ui={"gate": [name]})
+
+
+@node(output=True)
+def spin(x: int, name: str = "", seconds: float = TIMEOUT) -> int:
+    """A pure-Python loop that never calls progress (bounded, so a failing test ends)."""
+    GATES[name].started.set()
+    deadline = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < deadline:
+        i += 1
+    return x
+
+
+@node(output=True)
+def nap(x: int, name: str = "", seconds: float = 1.0) -> int:
+    """One native call (``time.sleep``) that Python cannot interrupt."""
+    GATES[name].started.set()
+    time.sleep(seconds)
+    return x
+
+
+@node(output=True)
+def ticks(x: int, n: int = 10, pause: float = 0.0) -> int:
+    for i in range(1, n + 1):
+        progress.update(i, n)
+        if pause:
+            time.sleep(pause)
+    return x
+
+
+@node(output=True)
+def fail(x: int) -> int:
+    raise ValueError("boom")
+
+
+NODES = [value, mark, gate, spin, nap, ticks, fail]
+
+
+def v(x: int = 0) -> dict:
+    return {"class_type": "value", "inputs": {"v": x}}
+
+
+def marked(tag: str, x: int = 0) -> dict:
+    return {"v": v(x), "m": {"class_type": "mark", "inputs": {"x": ["v", 0], "tag": tag}}}
+
+
+def gated(g: Gate, x: int = 0) -> dict:
+    return {"v": v(x), "g": {"class_type": "gate", "inputs": {"x": ["v", 0], "name": g.name}}}
+
+
+def spinning(g: Gate, seconds: float = TIMEOUT) -> dict:
+    inputs = {"x": ["v", 0], "name": g.name, "seconds": seconds}
+    return {"v": v(), "s": {"class_type": "spin", "inputs": inputs}}
+
+
+def started(g: Gate, job: Job) -> bool:
+    """Wait until ``g``'s node runs; False (at once) if the job ends first."""
+    wait_until(lambda: g.started.is_set() or job.done())
+    return g.started.is_set()
+
+
+def wait_until(predicate, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for a condition")
+        time.sleep(0.005)
+
+
+def make_registry() -> NodeRegistry:
+    registry = NodeRegistry()
+    for fn in NODES:
+        registry.register(fn)
+    return registry
+
+
+@pytest.fixture
+def registry() -> NodeRegistry:
+    return make_registry()
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    RAN.clear()
+    yield
+    for g in list(GATES.values()):
+        g.open()
+    GATES.clear()
+
+
+@pytest.fixture
+def make_queue(registry):
+    """``make_queue(cache=..., **kwargs)`` → a queue on a new executor, shut down after the test."""
+    queues: list[PromptQueue] = []
+
+    def make(cache: str = "classic", **kwargs) -> PromptQueue:
+        kwargs.setdefault("grace", 0.2)
+        q = PromptQueue(Executor(registry, cache=cache), **kwargs)
+        queues.append(q)
+        return q
+
+    yield make
+    for q in queues:
+        q.clear()
+        q.interrupt()
+        for g in GATES.values():
+            g.open()
+        q.close()
+
+
+@pytest.fixture
+def q(make_queue) -> PromptQueue:
+    return make_queue()
+
+
+def hold(q: PromptQueue) -> tuple[Gate, Job]:
+    """Occupy the worker with a gated job; returns the gate (open it to go on) and the job."""
+    g = Gate()
+    (job,) = q.submit(gated(g))
+    assert started(g, job)
+    return g, job
+
+
+# --- running --------------------------------------------------------------------------
+
+
+def test_a_job_returns_the_executors_result(q):
+    (job,) = q.submit(marked("a", 7))
+    r = job.result(TIMEOUT)
+    assert r.status == "success"
+    assert r.prompt_id == job.id
+    assert r.executed == {"v", "m"}
+    assert r.outputs == {"m": {"tag": ["a"], "x": [7]}}
+    assert job.status == "success" and job.done() and not job.cancelled()
+    assert q.running() is None and q.pending() == []
+
+
+def test_jobs_share_the_executors_cache(q):
+    first = q.submit(marked("a"))[0].result(TIMEOUT)
+    again = q.submit(marked("a"))[0].result(TIMEOUT)
+    assert first.executed == {"v", "m"}
+    assert again.executed == set() and again.cached == {"v", "m"}
+
+
+def test_partial_execution_targets(q):
+    prompt = {**marked("a"), "m2": {"class_type": "mark", "inputs": {"x": ["v", 0], "tag": "b"}}}
+    (job,) = q.submit(prompt, outputs=["m2"])
+    assert job.result(TIMEOUT).executed == {"v", "m2"}
+    assert RAN == ["b"]
+
+
+def test_priority_then_submission_order_and_front_first(q):
+    g, _ = hold(q)
+    a, b, c = (q.submit(marked(t), priority=p)[0] for t, p in [("a", 0), ("b", 5), ("c", 0)])
+    (d,) = q.submit(marked("d"), front=True)
+    tags = iter(["e1", "e2"])
+    e1, e2 = q.submit(lambda: marked(next(tags)), number=2, front=True)
+
+    assert q.pending() == [e1, e2, d, b, a, c]
+    g.open()
+    assert q.join(TIMEOUT)
+    assert RAN == ["e1", "e2", "d", "b", "a", "c"]
+
+
+def test_batch_count_queues_that_many_runs(q):
+    jobs = q.submit(marked("a"), number=3)
+    assert len(jobs) == 3 and len({j.id for j in jobs}) == 3
+    results = [j.result(TIMEOUT) for j in jobs]
+    assert [r.status for r in results] == ["success"] * 3
+    # The same graph three times: the first run computes, the others come from the cache.
+    assert [r.executed for r in results] == [{"v", "m"}, set(), set()]
+    assert [j.number for j in jobs] == sorted(j.number for j in jobs)
+
+
+def test_batch_count_above_the_limit_queues_nothing(q):
+    g, _ = hold(q)
+    with pytest.raises(ValueError, match="over the limit of 100"):
+        q.submit(marked("a"), number=101)
+    for bad in (0, -1, 2.0):
+        with pytest.raises(ValueError, match="batch count"):
+            q.submit(marked("a"), number=bad)
+    assert q.pending() == []
+
+    q.batch_limit = 150
+    assert len(q.submit(marked("a"), number=101)) == 101
+    g.open()
+    assert q.join(TIMEOUT)
+    assert RAN == ["a"]  # run once, then cached 100 times
+
+
+def test_a_callable_prompt_is_resolved_per_job_at_submit(q):
+    seeds = iter(range(10, 20))
+    jobs = q.submit(lambda: marked("s", next(seeds)), number=3)
+    assert [j.prompt["v"]["inputs"]["v"] for j in jobs] == [10, 11, 12]
+    assert [j.result(TIMEOUT).outputs["m"]["x"] for j in jobs] == [[10], [11], [12]]
+
+
+def test_the_submitted_prompt_is_copied(q):
+    g, _ = hold(q)
+    prompt = marked("before")
+    (job,) = q.submit(prompt)
+    prompt["m"]["inputs"]["tag"] = "after"
+    prompt["v"]["inputs"]["v"] = 99
+    g.open()
+    assert job.result(TIMEOUT).outputs["m"] == {"tag": ["before"], "x": [0]}
+
+
+def test_an_invalid_prompt_fails_its_job_only(q):
+    (bad,) = q.submit({"m": {"class_type": "mark", "inputs": {"tag": "x"}}})  # x missing
+    (good,) = q.submit(marked("a"))
+    assert bad.result(TIMEOUT).status == "invalid"
+    assert bad.status == "error"
+    assert good.result(TIMEOUT).status == "success"
+
+
+def test_a_failing_node_fails_its_job_and_the_queue_goes_on(q):
+    (bad,) = q.submit({"v": v(), "f": {"class_type": "fail", "inputs": {"x": ["v", 0]}}})
+    (good,) = q.submit(marked("a"))
+    r = bad.result(TIMEOUT)
+    assert r.status == "error" and bad.status == "error"
+    assert r.error["exception_message"] == "boom"
+    assert good.result(TIMEOUT).status == "success"
+
+
+# --- cancel, clear, interrupt ---------------------------------------------------------
+
+
+def test_cancel_a_pending_job_removes_it(q):
+    g, running = hold(q)
+    a, b = q.submit(marked("a"))[0], q.submit(marked("b"))[0]
+
+    assert q.cancel(a.id) == "cancelled"
+    assert a.status == "cancelled" and a.cancelled() and a.done()
+    with pytest.raises(concurrent.futures.CancelledError):
+        a.result(TIMEOUT)
+    assert q.pending() == [b]
+    assert q.cancel(a.id) is None  # nothing left to do
+
+    g.open()
+    assert b.result(TIMEOUT).status == "success"
+    assert running.result(TIMEOUT).status == "success"
+    assert RAN == ["b"]
+
+
+def test_cancel_the_running_job_interrupts_it_and_the_next_job_runs(q):
+    _, running = hold(q)
+    (after,) = q.submit(marked("after"))
+
+    assert running.cancel() is True  # Job.cancel: the futures-style bool
+    r = running.result(TIMEOUT)
+    assert r.status == "interrupted" and running.status == "interrupted"
+    assert not running.cancelled()  # it ran: its result says how far
+    assert after.result(TIMEOUT).status == "success"
+    assert RAN == ["after"]
+
+
+def test_cancel_by_id_says_what_it_did(q):
+    _, running = hold(q)
+    (pending,) = q.submit(marked("a"))
+    assert q.cancel(pending.id) == "cancelled"
+    assert q.cancel(running) == "interrupted"
+    assert running.result(TIMEOUT).status == "interrupted"
+    assert q.cancel("no-such-job") is None
+
+
+def test_cancel_of_a_finished_job_never_touches_the_next_one(q):
+    (done,) = q.submit(marked("a"))
+    done.result(TIMEOUT)
+    g, running = hold(q)
+
+    assert q.cancel(done.id) is None
+    assert done.cancel() is False
+    g.open()
+    assert running.result(TIMEOUT).status == "success"
+
+
+def test_cancel_as_the_worker_takes_the_job(q):
+    """Cancelled after the worker took the job but before the executor started it."""
+    g, _ = hold(q)
+    (job,) = q.submit(marked("late"))
+    actions = []
+
+    def on_status(event):
+        if event.type == "status" and event.data["running"] == job.id and not actions:
+            actions.append(q.cancel(job.id))  # the executor has not started the prompt yet
+
+    q.subscribe(on_status)
+    g.open()
+    r = job.result(TIMEOUT)
+    assert actions == ["interrupted"]
+    assert r.status == "interrupted" and r.executed == set()
+    assert "late" not in RAN
+
+
+def test_clear_removes_every_pending_job(q):
+    g, running = hold(q)
+    pending = q.submit(marked("a"), number=3) + q.submit(marked("b"))
+
+    assert q.clear() == pending
+    assert all(j.status == "cancelled" and j.cancelled() for j in pending)
+    assert q.pending() == [] and q.running() is running
+    g.open()
+    assert running.result(TIMEOUT).status == "success"
+    assert q.join(TIMEOUT)
+    assert RAN == []
+
+
+def test_interrupt_stops_only_the_running_job(q):
+    assert q.interrupt() is False  # nothing running
+    _, running = hold(q)
+    (after,) = q.submit(marked("after"))
+    assert q.interrupt() is True
+    assert running.result(TIMEOUT).status == "interrupted"
+    assert after.result(TIMEOUT).status == "success"
+
+
+def test_interrupt_a_progress_ticking_node(make_queue, cache_mode):
+    """The progress tick alone stops it (no watchdog: grace=None); finished nodes stay cached."""
+    q = make_queue(cache_mode, grace=None)
+    events = []
+    q.subscribe(events.append)
+    g = Gate()
+    (job,) = q.submit(gated(g))
+    assert started(g, job)
+    assert q.interrupt()
+    r = job.result(TIMEOUT)
+    assert r.status == "interrupted"
+    assert r.executed == {"v"}
+    stops = [e.data for e in events if e.type == "execution_interrupted"]
+    assert stops == [
+        {
+            "node_id": "g",
+            "node_type": "gate",
+            "executed": ["v"],
+            "prompt_id": job.id,
+            "timestamp": stops[0]["timestamp"],
+        }
+    ]
+    assert q.executor.get_output("g") is None  # nothing cached for the interrupted node
+    if cache_mode != "none":
+        assert q.executor.get_output("v") == (0,)
+
+    g.open()  # the next run works, from the cache where there is one
+    again = q.submit(gated(g))[0].result(TIMEOUT)
+    assert again.status == "success"
+    if cache_mode == "none":
+        assert again.executed == {"v", "g"}
+    else:
+        assert again.executed == {"g"} and again.cached == {"v"}
+
+
+def test_interrupt_a_pure_python_loop(make_queue, cache_mode):
+    """A node that never calls progress is stopped by the asynchronous exception."""
+    q = make_queue(cache_mode, grace=0.2)
+    g = Gate()
+    (job,) = q.submit(spinning(g))
+    assert started(g, job)
+    assert q.interrupt()
+    r = job.result(TIMEOUT)
+    assert r.status == "interrupted" and job.status == "interrupted"
+    assert r.executed == {"v"}
+    assert q.executor.get_output("s") is None
+    if cache_mode != "none":
+        assert q.executor.get_output("v") == (0,)
+
+    # The forced exception does not leak into the jobs after it.
+    later = q.submit(marked("a")) + q.submit(marked("b")) + q.submit(spinning(Gate(), 0.05))
+    assert [j.result(TIMEOUT).status for j in later] == ["success"] * 3
+
+
+def test_a_native_call_stops_when_it_returns_to_python(q):
+    """``time.sleep`` cannot be interrupted; the node stops as soon as it returns."""
+    g = Gate()
+    inputs = {"x": ["v", 0], "name": g.name, "seconds": 1.0}
+    prompt = {"v": v(), "n": {"class_type": "nap", "inputs": inputs}}
+    (job,) = q.submit(prompt)
+    assert started(g, job)
+    q.interrupt()
+    r = job.result(TIMEOUT)
+    # Without the forced exception the nap would finish and, being the last
+    # node, the run would succeed with it cached.
+    assert r.status == "interrupted"
+    assert q.executor.get_output("n") is None
+
+
+# --- many threads ---------------------------------------------------------------------
+
+
+def test_eight_threads_submitting_200_jobs(q):
+    barrier = threading.Barrier(8)
+    jobs: list[Job] = []
+    jobs_lock = threading.Lock()
+
+    def submitter(t: int) -> None:
+        barrier.wait()
+        for i in range(25):
+            tag = f"{t}-{i}"
+            mine = q.submit(marked(tag, t * 100 + i), priority=i % 3, front=(i % 7 == 0))
+            with jobs_lock:
+                jobs.extend(mine)
+
+    threads = [threading.Thread(target=submitter, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+
+    results = {job.id: job.result(TIMEOUT) for job in jobs}
+    assert len(results) == 200
+    assert all(r.status == "success" for r in results.values())
+    assert sorted(RAN) == sorted(f"{t}-{i}" for t in range(8) for i in range(25))  # once each
+
+    records = q.history()
+    assert len(records) == 200
+    assert {r["prompt_id"] for r in records} == set(results)
+    assert len({r["number"] for r in records}) == 200
+    for record in records:
+        tag = record["prompt"]["m"]["inputs"]["tag"]
+        assert record["status"] == "success"
+        assert record["outputs"]["m"] == {"tag": [tag], "x": [record["prompt"]["v"]["inputs"]["v"]]}
+        assert record["executed"] == ["m", "v"]
+        assert record["started_at"] <= record["finished_at"]
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+def test_queue_and_job_subscriptions(q):
+    seen, seen_a = [], []
+    q.subscribe(seen.append)
+    g, running = hold(q)
+    a, b = q.submit(marked("a", 1))[0], q.submit(marked("b"))[0]  # a: nothing cached
+    a.subscribe(seen_a.append)
+    g.open()
+    assert q.join(TIMEOUT)
+
+    assert {e.prompt_id for e in seen_a} == {a.id}
+    assert [e.type for e in seen_a] == [
+        "execution_start",
+        "execution_cached",
+        "executing",
+        "executing",
+        "executed",
+        "executing",
+        "execution_success",
+    ]
+    run_events = {e.prompt_id for e in seen if e.type != "status"}
+    assert run_events == {running.id, a.id, b.id}
+
+
+def test_on_event_sees_every_event_of_each_job(q):
+    seen = []
+    jobs = q.submit(marked("a", 3), number=2, on_event=seen.append)
+    assert q.join(TIMEOUT)
+    for job in jobs:
+        mine = [e.type for e in seen if e.prompt_id == job.id]
+        assert mine[0] == "execution_start" and mine[-1] == "execution_success"
+    assert {e.prompt_id for e in seen} == {j.id for j in jobs}
+
+
+def test_status_events_on_every_change(q):
+    statuses = []
+    q.subscribe(lambda e: statuses.append(e.data) if e.type == "status" else None)
+    g, running = hold(q)
+    a, b = q.submit(marked("a"))[0], q.submit(marked("b"))[0]
+    snapshot = (statuses[-1]["queue_remaining"], statuses[-1]["running"])
+    assert snapshot == (3, running.id)
+    q.cancel(a)
+    assert (statuses[-1]["queue_remaining"], statuses[-1]["running"]) == (2, running.id)
+    g.open()
+    assert q.join(TIMEOUT)
+    assert (statuses[-1]["queue_remaining"], statuses[-1]["running"]) == (0, None)
+    assert any(s["running"] == b.id for s in statuses)
+    assert all(s["prompt_id"] is None and isinstance(s["timestamp"], int) for s in statuses)
+
+
+def test_progress_events_are_coalesced_and_the_last_value_delivered(q):
+    prompt = {
+        "v": v(),
+        "t": {"class_type": "ticks", "inputs": {"x": ["v", 0], "n": 200, "pause": 0.002}},
+    }
+    started = time.monotonic()
+    (job,) = q.submit(prompt)
+    ticks_seen = []
+    job.subscribe(lambda e: ticks_seen.append(e.data) if e.type == "progress" else None)
+    assert job.result(TIMEOUT).status == "success"
+    elapsed = time.monotonic() - started
+
+    assert ticks_seen, "no progress event"
+    assert len(ticks_seen) <= elapsed * progress.MAX_RATE + 2  # 200 updates, ≤ 10/s delivered
+    assert (ticks_seen[-1]["value"], ticks_seen[-1]["max"]) == (200, 200)
+    assert {t["node"] for t in ticks_seen} == {"t"}
+
+
+def test_a_failing_subscriber_does_not_break_the_run(q):
+    def broken(event):
+        raise RuntimeError("broken progress bar")
+
+    q.subscribe(broken)
+    (job,) = q.submit(marked("a"))
+    job.subscribe(broken)
+    assert job.result(TIMEOUT).status == "success"
+
+
+# --- futures, awaiting, the worker ----------------------------------------------------
+
+
+def test_jobs_are_futures(q):
+    done = []
+    jobs = q.submit(marked("a"), number=3)
+    jobs[0].add_done_callback(done.append)
+    finished, not_done = concurrent.futures.wait(jobs, timeout=TIMEOUT)
+    assert finished == set(jobs) and not not_done
+    assert done == [jobs[0]]
+    assert all(j.exception() is None for j in jobs)
+
+
+def test_jobs_are_awaitable(q):
+    async def main():
+        (job,) = q.submit(marked("a"))
+        return await asyncio.wait_for(job, TIMEOUT)
+
+    assert asyncio.run(main()).status == "success"
+
+
+def test_the_worker_starts_lazily_and_again_after_shutdown(q):
+    assert q._worker is None
+    assert q.submit(marked("a"))[0].result(TIMEOUT).status == "success"
+    q.shutdown()
+    assert q._worker is None
+    assert q.submit(marked("b"))[0].result(TIMEOUT).status == "success"
+
+
+def test_shutdown_keeps_pending_jobs_for_the_restarted_worker(q):
+    g, running = hold(q)
+    (pending,) = q.submit(marked("a"))
+    q.shutdown(wait=False)
+    g.open()
+    assert running.result(TIMEOUT).status == "success"
+    wait_until(lambda: q._worker is None)
+    assert pending.status == "pending"
+    q.submit(marked("b"))
+    assert pending.result(TIMEOUT).status == "success"
