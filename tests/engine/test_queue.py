@@ -543,10 +543,11 @@ def test_progress_events_are_coalesced_and_the_last_value_delivered(q):
         "v": v(),
         "t": {"class_type": "ticks", "inputs": {"x": ["v", 0], "n": 200, "pause": 0.002}},
     }
-    started = time.monotonic()
-    (job,) = q.submit(prompt)
     ticks_seen = []
-    job.subscribe(lambda e: ticks_seen.append(e.data) if e.type == "progress" else None)
+    started = time.monotonic()
+    (job,) = q.submit(
+        prompt, on_event=lambda e: ticks_seen.append(e.data) if e.type == "progress" else None
+    )
     assert job.result(TIMEOUT).status == "success"
     elapsed = time.monotonic() - started
 
