@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .errors import InterruptProcessing
+
 log = logging.getLogger(__name__)
 
 
@@ -61,5 +63,7 @@ class EventBus:
         for callback in subscribers:
             try:
                 callback(event)
+            except InterruptProcessing:  # the run's own interrupt, arriving mid-callback
+                raise
             except Exception:
                 log.exception("event subscriber %r failed on %s", callback, type)

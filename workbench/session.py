@@ -123,16 +123,15 @@ class Workbench:
         """
         prompt = graph.to_prompt() if isinstance(graph, Graph) else graph
         targets = None if outputs is None else [node_id_of(o) for o in _as_list(outputs)]
-        jobs = self.queue.submit(prompt, outputs=targets, number=number)
+        display = ProgressDisplay(prompt) if progress and wait else None
+        jobs = self.queue.submit(
+            prompt, outputs=targets, number=number, on_event=display.on_event if display else None
+        )
         if not wait:
             return jobs[0] if number == 1 else jobs
-        display = ProgressDisplay(prompt) if progress else None
-        unsubscribes = [job.subscribe(display.on_event) for job in jobs] if display else []
         try:
             results = [self._wait(job, jobs) for job in jobs]
         finally:
-            for unsubscribe in unsubscribes:
-                unsubscribe()
             if display is not None:
                 display.close()
         results = [RunResult(self, job, result, graph) for job, result in results]
