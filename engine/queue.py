@@ -407,6 +407,8 @@ class PromptQueue:
             for callback in [*self._subscribers, *(job._subscribers if job else ())]:
                 try:
                     callback(event)
+                except InterruptProcessing:  # the run's own interrupt, arriving mid-callback
+                    raise
                 except Exception:
                     log.exception("event subscriber %r failed on %s", callback, event.type)
 
@@ -595,6 +597,7 @@ class _Watchdog:
             if (
                 now == observed
                 and now[0] == job.id
+                and now[1] is not None  # node code is running, not the engine's bookkeeping
                 and self.executor.running_thread_id == self._thread
             ):
                 log.warning(

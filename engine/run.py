@@ -182,7 +182,7 @@ class Run:
             self.mark_cached_ancestors()
             self.ex.events.emit("execution_cached", self.prompt_id, nodes=sorted(self.cached))
             while not self.list.is_empty():
-                node_id = self.ex.running_node = self.list.stage()
+                node_id = self.list.stage()
                 self.ex.check_interrupted()
                 if node_id is None:
                     if self.list.external_blocks:
@@ -290,7 +290,7 @@ class Run:
         self.progress[node_id] = channel
         token = progress._current.set(channel)
         try:
-            with self.user_code():
+            with self.user_code(node_id):
                 results = call_over_lists(
                     obj,
                     node_type.cls.FUNCTION,
@@ -501,16 +501,22 @@ class Run:
             )
 
     @contextlib.contextmanager
-    def user_code(self):
-        """Node code runs with the garbage collector on (if it was on before the run)."""
-        if not self.collecting:
-            yield
-            return
-        gc.enable()
+    def user_code(self, node_id: str | None = None):
+        """Node code runs with the garbage collector on (if it was on before the run).
+
+        ``running_node`` names the node only while its code runs: a forced
+        interrupt (the queue's watchdog) must never land in the engine's own
+        bookkeeping, such as storing a finished node's outputs.
+        """
+        self.ex.running_node = node_id
+        if self.collecting:
+            gc.enable()
         try:
             yield
         finally:
-            gc.disable()
+            self.ex.running_node = None
+            if self.collecting:
+                gc.disable()
 
     def close(self) -> None:
         if self._loop is None:

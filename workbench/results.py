@@ -75,8 +75,8 @@ class RunResult:
             raise KeyError(f"{node_id} was not part of this run")
         values = self._wb.executor.cached_output(key)
         if values is None:
-            if node_id in self.outputs:
-                return self.outputs[node_id]
+            if not self._return_types(node_id) and node_id in self.outputs:
+                return self.outputs[node_id]  # an output node without outputs: its ui is its value
             raise KeyError(
                 f"{node_id}'s result is no longer cached (evicted, or the cache strategy keeps nothing)"
             )
@@ -86,12 +86,22 @@ class RunResult:
 
     # --- display ---
 
+    def _return_types(self, node_id: str) -> tuple:
+        node_type = self._wb.registry.get(self.prompt.get(node_id, {}).get("class_type"))
+        return node_type.return_types if node_type is not None else ()
+
     def __repr__(self) -> str:
         lines = [f"<RunResult {self.status}: {len(self.executed)} ran, {len(self.cached)} cached>"]
-        if self.error:
+        error = self.error or {}
+        if "exception_message" in error:
             lines.append(
-                f"  error in {self.error.get('node_id')}: {self.error.get('exception_message', '')}".rstrip()
+                f"  error in {error.get('node_id')}: {error['exception_message']}".rstrip()
             )
+        elif "message" in error:  # the prompt was invalid
+            lines.append(f"  invalid: {error['message']} {error.get('details', '')}".rstrip())
+        for node_id, entry in (self.node_errors or {}).items():
+            for problem in entry.get("errors", []):
+                lines.append(f"  {node_id}: {problem['message']} ({problem['details']})")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -185,8 +195,11 @@ class RunResult:
                 value = self[node_id]
             except KeyError:
                 continue
-            parts.append(_figure(node_id, preview_html(value)))
-            shown += 1
+            types = self._return_types(node_id)
+            values = value if len(types) > 1 else (value,)
+            for kind, one in zip(types, values, strict=False):
+                parts.append(_figure(node_id, preview_html(one, kind)))
+                shown += 1
         return (
             "<div style='display:flex;flex-wrap:wrap;gap:8px'>" + "".join(parts) + "</div>"
             if parts
@@ -217,12 +230,12 @@ class _Empty:
 _EMPTY = _Empty()
 
 
-def preview_html(value: Any) -> str:
-    """HTML for a value: an image tensor or PIL image inline, a tensor summarised, else repr."""
-    png = _value_png(value)
-    if png is not None:
-        return _img_tag(png)
-    return f"<pre>{html.escape(summarize(value))}</pre>"
+def preview_html(value: Any, kind: Any = None) -> str:
+    """HTML for a value of node type ``kind``: an IMAGE or MASK inline (with its summary),
+    a PIL image inline, a tensor summarised, anything else by repr."""
+    png = _value_png(value, kind)
+    text = f"<pre>{html.escape(summarize(value))}</pre>"
+    return _img_tag(png) + text if png is not None else text
 
 
 def summarize(value: Any) -> str:
@@ -240,7 +253,7 @@ def summarize(value: Any) -> str:
     return text if len(text) <= 2000 else text[:2000] + "…"
 
 
-def _value_png(value: Any) -> bytes | None:
+def _value_png(value: Any, kind: Any) -> bytes | None:
     from PIL import Image
 
     if isinstance(value, Image.Image):
@@ -248,11 +261,9 @@ def _value_png(value: Any) -> bytes | None:
     shape = getattr(value, "shape", None)
     if shape is None or not hasattr(value, "detach") or not value.is_floating_point():
         return None
-    if len(shape) == 4 and shape[-1] in (1, 3, 4):  # IMAGE [B,H,W,C]: the first of the batch
+    if kind == "IMAGE" and len(shape) == 4 and shape[-1] in (1, 3, 4):  # [B,H,W,C]: the first
         array = value[0]
-    elif len(shape) == 3 and shape[-1] in (3, 4):
-        array = value
-    elif len(shape) == 3:  # MASK [B,H,W]
+    elif kind == "MASK" and len(shape) == 3:  # [B,H,W]
         array = value[0][..., None]
     else:
         return None

@@ -10,8 +10,11 @@ run, which then returns an ``interrupted`` result: the kernel lives on.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import nodes
 from engine import Executor, NodeRegistry, PromptQueue
 from engine import node as node_decorator
 from engine.explain import explain as explain_trace
+from engine.graph import is_link
 from nodes import folders
 
 from .graph import Graph, Node, Output, node_id_of
@@ -32,7 +36,9 @@ class Workbench:
     """See the module docstring. ``Workbench.current()`` is the kernel's one session."""
 
     _current: Workbench | None = None
+    _sessions: dict[Path, Workbench] = {}  # the live session of each data directory
     _current_lock = threading.Lock()
+    _creating = threading.Lock()
 
     def __init__(
         self,
@@ -48,11 +54,16 @@ class Workbench:
         directory (beside the notebook). ``persist=False`` keeps no disk cache.
         ``allow_pickle`` lets the disk cache store values of other types by pickle
         (only ever read back by this trusted session)."""
-        base = (
-            data_dir if data_dir is not None else os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
-        )
-        self.data_dir = Path(base).resolve()
+        if data_dir is None:
+            data_dir = os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
+        self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Re-running the cell that makes a session replaces the session on that
+        # directory: two would write one history and one disk cache.
+        with Workbench._current_lock:
+            previous = Workbench._sessions.get(self.data_dir)
+        if previous is not None:
+            previous.close()
         folders.configure(base_dir=self.data_dir)
         self.registry = NodeRegistry()
         nodes.register_all(self.registry)
@@ -66,16 +77,19 @@ class Workbench:
         self.executor = Executor(self.registry, cache=cache, lru_size=lru_size, store=self.store)
         self.queue = PromptQueue(self.executor, data_dir=str(self.data_dir))
         self._results: list[RunResult] = []  # the latest runs, newest last (for value/explain)
+        self._results_lock = threading.Lock()
         with Workbench._current_lock:
-            if Workbench._current is None:
+            if Workbench._current is None or Workbench._current is previous:
                 Workbench._current = self
+            Workbench._sessions[self.data_dir] = self
 
     @classmethod
     def current(cls) -> Workbench:
         """The kernel's session, created on first use."""
-        with cls._current_lock:
-            existing = cls._current
-        return existing if existing is not None else cls()
+        with cls._creating:  # two threads asking at once get the same session
+            with cls._current_lock:
+                existing = cls._current
+            return existing if existing is not None else cls()
 
     def make_current(self) -> Workbench:
         with Workbench._current_lock:
@@ -118,65 +132,152 @@ class Workbench:
         """Run ``graph`` (a ``Graph`` or an API prompt); see the module docstring.
 
         ``outputs``: partial execution, handles or node ids (only what they need
-        runs). ``number``: the batch count. ``wait=False`` returns the ``Job``
-        (a list of jobs if ``number > 1``) at once.
+        runs). Without ``outputs``, a graph's output nodes run, or, if it has
+        none, its terminal nodes (those whose values nothing consumes).
+        ``number``: the batch count. ``wait=False`` returns the ``Job`` (a list
+        of jobs if ``number > 1``) at once.
         """
         prompt = graph.to_prompt() if isinstance(graph, Graph) else graph
-        targets = None if outputs is None else [node_id_of(o) for o in _as_list(outputs)]
+        if outputs is not None:
+            targets = [node_id_of(o) for o in _as_list(outputs)]
+        else:
+            targets = None if self._has_output_node(prompt) else _terminal_nodes(prompt) or None
         display = ProgressDisplay(prompt) if progress and wait else None
         jobs = self.queue.submit(
             prompt, outputs=targets, number=number, on_event=display.on_event if display else None
         )
+        for job in jobs:  # every run counts for value() and explain(), waited for or not
+            job.add_done_callback(lambda done, g=graph: self._record(done, g))
         if not wait:
             return jobs[0] if number == 1 else jobs
         try:
-            results = [self._wait(job, jobs) for job in jobs]
+            self._wait(jobs)
         finally:
             if display is not None:
                 display.close()
-        results = [RunResult(self, job, result, graph) for job, result in results]
-        self._results = (self._results + results)[-20:]
+        results = [self._result_of(job, graph) for job in jobs]
         return results[0] if number == 1 else results
 
-    def _wait(self, job, jobs):
-        """Wait for ``job``; on KeyboardInterrupt stop this batch and report it interrupted."""
+    def _has_output_node(self, prompt: dict) -> bool:
+        for node in prompt.values():
+            node_type = self.registry.get(node.get("class_type"))
+            if node_type is not None and node_type.is_output:
+                return True
+        return False
+
+    def _wait(self, jobs) -> None:
+        """Wait for ``jobs``; on KeyboardInterrupt (Jupyter's interrupt button) stop them all.
+
+        A second interrupt while stopping is absorbed: the kernel must come
+        back with a result, not a traceback.
+        """
         try:
-            return job, job.result()
+            for job in jobs:
+                _quietly(job.result)
+            return
         except KeyboardInterrupt:
-            for other in jobs:
-                self.queue.cancel(other)
+            pass
+        deadline = time.monotonic() + INTERRUPT_WAIT
+        stopped = False
+        while True:
             try:
-                return job, job.result(timeout=INTERRUPT_WAIT)
-            except Exception:
-                return job, None
-        except Exception:  # cancelled
-            return job, None
+                if not stopped:
+                    for job in jobs:
+                        self.queue.cancel(job)
+                    stopped = True
+                for job in jobs:
+                    _quietly(job.result, max(0.0, deadline - time.monotonic()))
+                return
+            except KeyboardInterrupt:
+                continue
+            except TimeoutError:
+                print(
+                    f"The run is still inside node {self.executor.running_node}, in a native "
+                    "call that does not return to Python: it stops when that call returns.",
+                    file=sys.stderr,
+                )
+                return
+
+    def _record(self, job, graph) -> None:
+        result = self._result_of(job, graph)
+        with self._results_lock:
+            if result not in self._results:
+                self._results.append(result)
+            del self._results[:-50]
+
+    def _result_of(self, job, graph) -> RunResult:
+        with self._results_lock:
+            for result in self._results:
+                if result.job is job:
+                    return result
+        try:
+            outcome = job.result(timeout=0)
+        except (concurrent.futures.CancelledError, concurrent.futures.TimeoutError):
+            outcome = None
+        return RunResult(self, job, outcome, graph)
 
     # --- looking at results ---
 
+    def _runs_of(self, handle: Output | Node | str) -> list[RunResult]:
+        """The finished runs that computed this node, oldest first (its own graph's, for a handle)."""
+        node_id = node_id_of(handle)
+        graph = handle.graph if isinstance(handle, (Output, Node)) else None
+        with self._results_lock:
+            results = list(self._results)
+        return [
+            r
+            for r in results
+            if r.trace is not None
+            and node_id in r.trace.links
+            and (graph is None or r.graph is graph)
+        ]
+
     def value(self, handle: Output | Node | str):
-        """The Python value of a node's output, from the cache (of the latest run that had it)."""
-        for result in reversed(self._results):
-            if result.has(handle):
-                return result[handle]
-        raise KeyError(f"no run has computed {node_id_of(handle)!r} yet")
+        """The Python value of a node's output, from the cache (its graph's latest run)."""
+        runs = [r for r in self._runs_of(handle) if r.has(handle)]
+        if not runs:
+            raise KeyError(f"no run of this graph has computed {node_id_of(handle)!r} yet")
+        return runs[-1][handle]
 
     def explain(self, handle: Output | Node | str) -> str:
-        """Why the node ran or was cached in its latest run, in one paragraph."""
+        """Why the node ran or was cached in its graph's latest run, in one paragraph."""
         node_id = node_id_of(handle)
-        traces = [
-            r.trace for r in self._results if r.trace is not None and node_id in r.trace.links
-        ]
-        if not traces:
+        runs = self._runs_of(handle)
+        if not runs:
             return f"{node_id} has not been part of a run yet."
-        return explain_trace(node_id, traces[-1], traces[-2] if len(traces) > 1 else None)
+        before = runs[-2].trace if len(runs) > 1 else None
+        return explain_trace(node_id, runs[-1].trace, before)
 
     def close(self) -> None:
         """Stop the queue's worker (pending runs are cancelled)."""
         self.queue.shutdown(wait=True, cancel_pending=True)
+        if self.store is not None:
+            self.store.flush()
         with Workbench._current_lock:
             if Workbench._current is self:
                 Workbench._current = None
+            if Workbench._sessions.get(self.data_dir) is self:
+                del Workbench._sessions[self.data_dir]
+
+
+def _quietly(wait, timeout=None):
+    """``job.result(timeout)``, with a cancelled job counting as done."""
+    try:
+        wait(timeout)
+    except concurrent.futures.CancelledError:
+        pass
+    except concurrent.futures.TimeoutError as exc:
+        raise TimeoutError from exc
+
+
+def _terminal_nodes(prompt: dict) -> list[str]:
+    consumed = {
+        value[0]
+        for node in prompt.values()
+        for value in node.get("inputs", {}).values()
+        if is_link(value)
+    }
+    return [node_id for node_id in prompt if node_id not in consumed]
 
 
 def _as_list(outputs) -> list:
