@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -105,7 +106,35 @@ def _base_value(value: Any) -> Any:
     return tuple(value)
 
 
+# A tensor's fingerprint, remembered until the tensor changes: a 256 MB constant is
+# hashed once, not on every run. ``_version`` counts in-place edits; a new storage,
+# view or dtype changes the rest of the stamp.
+_tensor_fingerprints: dict[int, tuple] = {}  # id -> (weak reference, stamp, fingerprint)
+
+
 def _fingerprint_tensor(tensor) -> str:
+    stamp = (
+        tensor._version,
+        tensor.data_ptr(),
+        tuple(tensor.shape),
+        tensor.stride(),
+        tensor.dtype,
+        tensor.device,
+    )
+    known = _tensor_fingerprints.get(id(tensor))
+    if known is not None and known[0]() is tensor and known[1] == stamp:
+        return known[2]
+    result = _hash_tensor(tensor)
+    key = id(tensor)
+    try:
+        ref = weakref.ref(tensor, lambda _, key=key: _tensor_fingerprints.pop(key, None))
+    except TypeError:  # not weak-referenceable: hash every time
+        return result
+    _tensor_fingerprints[key] = (ref, stamp, result)
+    return result
+
+
+def _hash_tensor(tensor) -> str:
     import torch
 
     t = tensor.detach()
