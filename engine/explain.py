@@ -52,11 +52,15 @@ def _differences(node_id: str, now: RunTrace, before: RunTrace) -> list[str]:
     new, old = now.links[node_id], before.links[node_id]
     reasons = []
     if new.head != old.head:
-        kind = new.head.split("\x1f", 1)[0]
-        if kind != old.head.split("\x1f", 1)[0]:
-            reasons.append(f"its node type changed from {old.head.split(chr(31), 1)[0]} to {kind}")
-        else:
+        (kind, code, used), (old_kind, old_code, old_used) = _head(new.head), _head(old.head)
+        if kind != old_kind:
+            reasons.append(f"its node type changed from {old_kind} to {kind}")
+        elif code != old_code:
             reasons.append(f"the code of node type {kind} changed (it was redefined)")
+        else:
+            changed = sorted(n for n in set(used) | set(old_used) if used.get(n) != old_used.get(n))
+            names = ", ".join(changed) or "?"
+            reasons.append(f"a global its code reads changed ({names})")
     if new.volatile and now.changed.get(node_id) != before.changed.get(node_id):
         if now.changed.get(node_id, "").startswith(FLEETING):
             reasons.append("its IS_CHANGED returned NaN, which means: always run again")
@@ -87,6 +91,15 @@ def _differences(node_id: str, now: RunTrace, before: RunTrace) -> list[str]:
     for name in sorted(set(old_links) - {n for n, _, _ in new.eager}):
         reasons.append(f"input {name!r} is no longer linked")
     return reasons
+
+
+def _head(head: str) -> tuple[str, str, dict[str, str]]:
+    """(node type, code fingerprint, {global name: fingerprint}) of a signature's head."""
+    kind_and_code, _, used = head.partition("\x1d")
+    kind, _, code = kind_and_code.partition("\x1f")
+    code = code.split("\x1fid=")[0]
+    pairs = (item.split("=", 1) for item in used.split("\x1fid=")[0].split(";") if "=" in item)
+    return kind, code, dict(pairs)
 
 
 def _origins(node_id: str, now: RunTrace, before: RunTrace) -> list[str]:

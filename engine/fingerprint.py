@@ -14,8 +14,10 @@ than a wrong cache hit.
 
 Code: a node's code fingerprint hashes the bytecode, constants and names of its
 functions (nested functions included) and the class attributes that shape it.
-Blind spot: code it calls but does not contain (a helper function defined
-elsewhere, an imported module) is not part of the fingerprint.
+The immutable globals and the same-module functions its code reads are
+fingerprinted separately, at every run (``globals_fingerprint``): a constant
+changed in another cell, or a helper function redefined, reruns the node.
+Blind spots: imported modules (a library upgrade) and mutable globals.
 """
 
 from __future__ import annotations
@@ -182,6 +184,85 @@ def _code_parts(code: types.CodeType) -> str:
         for c in code.co_consts
     ]
     return f"{code.co_code.hex()}|{consts}|{code.co_names}|{code.co_varnames}"
+
+
+def global_references(obj: Any) -> list[tuple[dict, tuple[str, ...]]]:
+    """The globals a node's code reads: (a module's globals dict, the names it reads there).
+
+    For a function, its own; for a class, those of its methods. Helper functions
+    of the same module are followed (their globals count too), once each.
+    """
+    functions = []
+    if isinstance(obj, type):
+        for cls in obj.__mro__:
+            if cls is object or cls.__module__ == "builtins":
+                continue
+            for member in vars(cls).values():
+                if isinstance(member, (classmethod, staticmethod)):
+                    member = member.__func__
+                if isinstance(member, types.FunctionType):
+                    functions.append(member)
+    elif isinstance(obj, types.FunctionType):
+        functions.append(obj)
+    found: dict[int, tuple[dict, set[str]]] = {}
+    seen: set[int] = set()
+    while functions:
+        function = functions.pop()
+        if id(function) in seen:
+            continue
+        seen.add(id(function))
+        namespace = function.__globals__
+        names = found.setdefault(id(namespace), (namespace, set()))[1]
+        for name in _names(function.__code__):
+            value = namespace.get(name)
+            if name in namespace and not isinstance(value, (types.ModuleType, type)):
+                names.add(name)
+                if (
+                    isinstance(value, types.FunctionType)
+                    and value.__module__ == function.__module__
+                ):
+                    functions.append(value)
+    return [(namespace, tuple(sorted(names))) for namespace, names in found.values() if names]
+
+
+def globals_fingerprint(references: list[tuple[dict, tuple[str, ...]]]) -> str:
+    """``name=fingerprint`` of the current values of those globals (functions by code).
+
+    Only immutable values count (numbers, strings, tuples of them...) and
+    functions: a mutable global (a list a node appends to as a log, a model
+    object) is left out, a blind spot rather than a node that reruns every time.
+    """
+    parts = []
+    for namespace, names in references:
+        for name in names:
+            if name not in namespace:
+                parts.append(f"{name}=<missing>")
+                continue
+            value = namespace[name]
+            if isinstance(value, types.FunctionType):
+                text = _code_parts(value.__code__)
+            elif _immutable(value):
+                text = fingerprint(value)
+            else:
+                continue
+            parts.append(f"{name}={digest(text, 8)}")
+    return ";".join(parts)
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, (str, int, float, bool, bytes, complex, type(None))):
+        return True
+    if isinstance(value, (tuple, frozenset)):
+        return all(_immutable(v) for v in value)
+    return False
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
 
 
 def _plain(value: Any) -> Any:

@@ -22,7 +22,9 @@ class ClassInfo:
 
     def __init__(self, node_type: NodeType):
         spec = node_type.input_types()
-        self.head = f"{node_type.name}\x1f{node_type.code}"  # the signature's first component
+        # The signature's first component: the node type, its code, and the globals
+        # its code reads (after \x1d, as "name=fingerprint;..." for explain()).
+        self.head = f"{node_type.name}\x1f{node_type.code}\x1d{node_type.globals_fingerprint()}"
         self.volatile = hasattr(node_type.cls, "IS_CHANGED")
         self.lazy: set[str] = set()
         self.raw: set[str] = set()

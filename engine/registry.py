@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .fingerprint import code_fingerprint
+from .fingerprint import code_fingerprint, global_references, globals_fingerprint
 from .nodedef import node_class_of
 
 
@@ -32,6 +32,11 @@ class NodeType:
     output_is_list: tuple[bool, ...]
     return_types: tuple
     not_idempotent: bool
+    global_refs: tuple = ()  # (module globals, names) its code reads: see fingerprint.py
+
+    def globals_fingerprint(self) -> str:
+        """The current values of the globals its code reads (changes rerun its nodes)."""
+        return globals_fingerprint(self.global_refs) if self.global_refs else ""
 
     def input_types(self) -> dict:
         """``INPUT_TYPES()``, which may be dynamic (e.g. the files in a folder)."""
@@ -124,6 +129,7 @@ def _describe(name: str, cls: type, display_name: str | None) -> NodeType:
         output_is_list=output_is_list,
         return_types=return_types,
         not_idempotent=bool(getattr(cls, "NOT_IDEMPOTENT", False)),
+        global_refs=tuple(global_references(getattr(cls, "__wrapped__", None) or cls)),
     )
 
 

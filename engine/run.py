@@ -81,22 +81,24 @@ class Run:
 
     def node_info(self, node_id: str) -> NodeInfo:
         info = self.info.get(node_id)
-        if info is None and node_id in self.unchanged:
-            # Validation found the node as it was in the last run: so is its info.
+        if info is not None:
+            return info
+        node = self.dynprompt.get_node(node_id)
+        node_type = self.ex.registry.get(node.get("class_type"))
+        if node_type is None:
+            raise KeyError(f"node {node_id}: node type {node.get('class_type')!r} does not exist")
+        spec = self.specs.get(node_type.name)
+        if spec is None:
+            spec = self.specs[node_type.name] = ClassInfo(node_type)
+        if node_id in self.unchanged:
+            # Validation found the node as it was in the last run: so is its info,
+            # unless the globals its code reads have changed since.
             info = self.ex._node_infos.get(node_id)
-            if info is not None:
-                self.info[node_id] = info
+            if info is not None and info.spec.head != spec.head:
+                info = None
         if info is None:
-            node = self.dynprompt.get_node(node_id)
-            node_type = self.ex.registry.get(node.get("class_type"))
-            if node_type is None:
-                raise KeyError(
-                    f"node {node_id}: node type {node.get('class_type')!r} does not exist"
-                )
-            spec = self.specs.get(node_type.name)
-            if spec is None:
-                spec = self.specs[node_type.name] = ClassInfo(node_type)
-            info = self.info[node_id] = NodeInfo(node_id, node, node_type, spec)
+            info = NodeInfo(node_id, node, node_type, spec)
+        self.info[node_id] = info
         return info
 
     def node_links(self, node_id: str) -> NodeLinks:
