@@ -47,6 +47,7 @@ import ctypes
 import heapq
 import itertools
 import logging
+import os
 import threading
 import time
 import traceback
@@ -61,6 +62,7 @@ from .history import DEFAULT_LIMIT, History
 
 log = logging.getLogger(__name__)
 
+DEFAULT_DATA_DIR = "<default>"  # PromptQueue's data_dir when none is given (see its docstring)
 DEFAULT_BATCH_LIMIT = 100  # ComfyUI's default "Batch count limit"
 DEFAULT_GRACE = 2.0  # seconds before an interrupt is forced into a node
 
@@ -146,7 +148,8 @@ class Job(concurrent.futures.Future):
 class PromptQueue:
     """Runs prompts on ``executor`` one at a time, in priority order (see the module docstring).
 
-    ``data_dir``: where ``history.jsonl`` is kept (None: history in memory only).
+    ``data_dir``: where ``history.jsonl`` is kept: by default ``$WORKBENCH_DATA_DIR``
+    or ``.workbench`` in the current directory; None keeps history in memory only.
     ``batch_limit``: the largest batch count ``submit`` accepts. ``grace``:
     seconds before an interrupt is forced into a node that ignores it (None: never).
     """
@@ -155,7 +158,7 @@ class PromptQueue:
         self,
         executor: Executor,
         *,
-        data_dir: str | None = None,
+        data_dir: str | os.PathLike | None = DEFAULT_DATA_DIR,
         history_size: int = DEFAULT_LIMIT,
         batch_limit: int = DEFAULT_BATCH_LIMIT,
         grace: float | None = DEFAULT_GRACE,
@@ -163,6 +166,8 @@ class PromptQueue:
     ):
         self.executor = executor
         self.batch_limit = batch_limit
+        if data_dir is DEFAULT_DATA_DIR:
+            data_dir = os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
         self.history_store = History(data_dir, history_size)
         self.auto = AutoQueue(self, debounce)
         self._cond = threading.Condition(threading.RLock())

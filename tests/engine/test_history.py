@@ -242,3 +242,17 @@ def test_a_record_appended_again_replaces_the_old_one(tmp_path):
         ("b", "success"),
         ("a", "success"),
     ]
+
+
+def test_history_persists_by_default_in_the_data_dir(registry, data_dir):
+    q = PromptQueue(Executor(registry))  # no data_dir: $WORKBENCH_DATA_DIR (see conftest)
+    (job,) = q.submit(marked("d", 1))
+    job.result(TIMEOUT)
+    q.close()
+    assert len(lines_of(data_dir / FILENAME)) == 1
+    again = PromptQueue(Executor(registry))
+    assert [r["prompt_id"] for r in again.history()] == [job.id]
+    again.close()
+    memory_only = PromptQueue(Executor(registry), data_dir=None)
+    assert memory_only.history() == [] and memory_only.history_store.path is None
+    memory_only.close()
