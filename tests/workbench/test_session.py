@@ -158,3 +158,21 @@ def test_explain_names_the_constant_that_changed(wb):
     assert wb.explain(a) == "offset_1 ran because constant 'by' changed from 1 to 2."
     assert "comes from offset_1, whose result changed" in wb.explain(b)
     assert wb.value(b) == 8
+
+
+def test_progress_display_outside_jupyter_is_a_text_bar(wb, capsys):
+    from engine import progress
+
+    @wb.node
+    def steps(n: int = 4) -> int:
+        for i in range(n):
+            progress.update(i + 1, n)
+        return n
+
+    g = wb.graph()
+    s = g.steps(n=4)
+    r = wb.run(g, outputs=[s])  # progress=True is the default
+    err = capsys.readouterr().err
+    assert r.status == "success"
+    assert "steps_1 (steps)" in err and "100.0%" in err
+    assert "done: 1 ran, 0 cached" in err
