@@ -166,6 +166,7 @@ class DiskCache:
         self.allow_pickle = allow_pickle
         self.fsync = fsync
         self._lock = threading.Lock()
+        self._declined: set[str] = set()  # node types whose outputs could not be stored
         self._index: OrderedDict[str, _Item] = OrderedDict()
         self._total = 0
         self._stamps = itertools.count()
@@ -224,6 +225,13 @@ class DiskCache:
             payload = _encode(entry, node_type, self.allow_pickle)
         except Exception as exc:  # Unstorable, or e.g. a list that contains itself
             log.debug("disk cache: not storing %s: %s", node_type, exc)
+            if node_type not in self._declined:  # once per node type: the user should know
+                self._declined.add(node_type)
+                warnings.warn(
+                    f"the disk cache does not keep the outputs of {node_type} ({exc}); they are "
+                    "cached in memory only (allow_pickle=True keeps other types)",
+                    stacklevel=2,
+                )
             return
         final = self.directory / name[:2] / (name + payload.ext)
         try:
@@ -450,6 +458,11 @@ class _Packer:
                 tensor = None
             if tensor is not None and _safetensors_dtype(tensor):
                 return {"$": "ndarray", "name": self._tensor(tensor, id(value))}
+        if numpy is not None and isinstance(value, (numpy.number, numpy.bool_)):  # e.g. a .mean()
+            tensor = torch.from_numpy(numpy.asarray(value).reshape(1))
+            if _safetensors_dtype(tensor):
+                self._keep.append(tensor)
+                return {"$": "npscalar", "name": self._tensor(tensor)}
         if isinstance(value, Image.Image) and value.mode in PNG_MODES:
             return {"$": "image", "name": self._image(value)}
         return {"$": "pickle", "name": self._pickle(value)}
@@ -550,6 +563,8 @@ def _unpack(node: Any, refs: dict[str, Any]) -> Any:
     value = refs[node["name"]]
     if tag == "ndarray":
         return value.numpy()
+    if tag == "npscalar":
+        return value.numpy()[0]
     return value
 
 

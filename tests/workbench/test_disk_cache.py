@@ -166,11 +166,19 @@ def test_numpy_arrays_round_trip_as_tensors(tmp_path):
     assert_same(got.outputs, [[array]])
 
 
+def test_numpy_scalars_round_trip(tmp_path):
+    outputs = [[np.float32(1.5), np.int64(-3), np.bool_(True)]]
+    got = round_trip(tmp_path, outputs)
+    assert got.outputs == outputs
+    assert [type(v) for v in got.outputs[0]] == [np.float32, np.int64, np.bool_]
+
+
 def test_other_types_need_allow_pickle(tmp_path, caplog):
     outputs = [[Fraction(1, 3), torch.ones(2)]]
     with caplog.at_level(logging.DEBUG, logger="workbench.disk_cache"):
         declined = DiskCache(tmp_path / "safe")
-        declined.put(KEY, CacheEntry(None, outputs), "Fractions")
+        with pytest.warns(UserWarning, match="does not keep the outputs of Fractions"):
+            declined.put(KEY, CacheEntry(None, outputs), "Fractions")
     assert not declined.contains(KEY) and entry_files(tmp_path) == []
     assert "needs pickle" in caplog.text
 
@@ -183,8 +191,12 @@ def test_other_types_need_allow_pickle(tmp_path, caplog):
 
 def test_unpicklable_values_are_declined_without_raising(tmp_path):
     cache = DiskCache(tmp_path, allow_pickle=True)
-    cache.put(KEY, CacheEntry(None, [[lambda: 1]]), "Lambda")
-    cache.put(key(2), CacheEntry(None, [[threading.Lock()]]), "Lock")
+    with pytest.warns(UserWarning, match="Lambda") as warned:
+        cache.put(KEY, CacheEntry(None, [[lambda: 1]]), "Lambda")
+        cache.put(key(3), CacheEntry(None, [[lambda: 2]]), "Lambda")  # warned once per type
+    assert len(warned) == 1
+    with pytest.warns(UserWarning, match="Lock"):
+        cache.put(key(2), CacheEntry(None, [[threading.Lock()]]), "Lock")
     assert len(cache) == 0 and entry_files(tmp_path) == []
 
 
