@@ -12,6 +12,8 @@
 - ``change``: each ``changed()`` call (the graph or a parameter changed) queues
   one run; a burst of changes within ``debounce`` seconds (default 0.1) of each
   other is coalesced into one run, queued ``debounce`` after the last of them.
+  A change-run still pending when the next one is queued is withdrawn: at most
+  one run of the latest graph waits behind the running one.
 
 The graph is a prompt dict or a callable returning one; a callable is called
 each time a run is queued, so widget-side policies (a seed's
@@ -58,6 +60,7 @@ class AutoQueue:
         self._extra_data: dict | None = None
         self.debounce = debounce
         self._timer: threading.Timer | None = None
+        self._waiting: Job | None = None  # the last change-run queued (it may have started since)
         self._generation = (
             0  # bumped by every change of mode and every changed(): stale timers no-op
         )
@@ -154,7 +157,11 @@ class AutoQueue:
                 if generation != self._generation or self._mode != "change":
                     return
                 self._timer = None
-                queued = self._queue_run()
+                # A change-run still waiting in the queue is outdated: this one replaces
+                # it, so edits during a slow run never pile up runs of old graphs.
+                if self._waiting is not None:
+                    self._queue._withdraw(self._waiting)
+                queued = self._waiting = self._queue_run()
         finally:
             with self._lock:
                 if generation == self._generation:

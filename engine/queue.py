@@ -287,6 +287,19 @@ class PromptQueue:
 
     # --- stopping ---
 
+    def _withdraw(self, job: Job) -> bool:
+        """Remove ``job`` if it is still pending (never interrupts it); for the auto-queue."""
+        with self._cond:
+            if not any(j is job for _, j in self._heap):
+                return False
+            self._heap = [entry for entry in self._heap if entry[1] is not job]
+            heapq.heapify(self._heap)
+            job._status = "cancelled"
+            self._cond.notify_all()
+        job.finished_at = _now_ms()
+        concurrent.futures.Future.cancel(job)
+        return True
+
     def cancel(self, job_id: str | Job) -> CancelAction | None:
         """Remove a pending job (``"cancelled"``) or interrupt the running one (``"interrupted"``).
 

@@ -201,3 +201,16 @@ def test_ui_of_auto_runs_reaches_subscribers(q):  # noqa: F811
     q.auto_queue("instant", marked("a", 2))
     assert q.join(TIMEOUT)
     assert outputs == [{"tag": ["a"], "x": [2]}, {"tag": ["a"], "x": [2]}]
+
+
+def test_changes_during_a_slow_run_leave_one_run_of_the_latest_graph(q):  # noqa: F811
+    g, running = hold(q)  # a slow run occupies the worker
+    q.auto_queue("change", marked("a"), debounce=0.05)
+    for x in (1, 2, 3):  # three edits, each after the debounce: three change-runs queued
+        q.changed(marked("edit", x))
+        wait_until(lambda: len(q.pending()) == 1 and not q.auto.debouncing)
+    assert len(q.pending()) == 1  # each replaced the one before it
+    g.open()
+    assert q.join(TIMEOUT)
+    assert [r["prompt"]["v"]["inputs"]["v"] for r in q.history()[1:]] == [3]
+    assert running.status == "success"
