@@ -31,6 +31,7 @@ def _merge(module: ModuleType | str) -> None:
 for _module in (".io", ".image", ".filters", ".batch", ".mask", ".primitives"):
     _merge(_module)
 # The diffusion helper adds its mappings on the one line below (keep it a single line).
+_merge(".diffusion")  # diffusion helper: the teaching pipeline and model loader
 
 
 def register_all(registry) -> None:

@@ -1,0 +1,76 @@
+"""Where model files are found: the user's models folder, then the weights shipped here.
+
+    models folder = $WORKBENCH_DATA_DIR/models (default ".workbench/models"), or
+                    the folder given to ``configure_models_dir``
+    shipped       = nodes/diffusion/weights/
+
+A model is named by its path relative to one of these folders (``"shapes32.safetensors"``,
+``"mine/unet.safetensors"``); the user's folder wins when both hold a name. Names
+that would reach outside their folder (``..``, absolute paths, symbolic links
+pointing out) are never resolved.
+
+(``nodes.folders`` knows the input/output/temp folders but not a models folder;
+this module reads the same ``WORKBENCH_DATA_DIR`` base.)
+"""
+
+from __future__ import annotations
+
+import os
+
+SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
+DEFAULT_MODEL = "shapes32.safetensors"
+EXTENSIONS = (".safetensors",)
+
+_models_dir: str | None = None
+
+
+def configure_models_dir(path: str | os.PathLike | None) -> None:
+    """Use ``path`` as the user's models folder (None: back to the default)."""
+    global _models_dir
+    _models_dir = None if path is None else os.fspath(path)
+
+
+def models_dir() -> str:
+    """The user's models folder (absolute; it may not exist)."""
+    if _models_dir is not None:
+        return os.path.abspath(_models_dir)
+    base = os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
+    return os.path.abspath(os.path.join(base, "models"))
+
+
+def search_dirs() -> list[str]:
+    return [models_dir(), SHIPPED_DIR]
+
+
+def list_models() -> list[str]:
+    """Names of the model files in the search folders, sorted, shipped ones included."""
+    names: set[str] = set()
+    for root in search_dirs():
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            dirs.sort()
+            for file in files:
+                if file.endswith(EXTENSIONS):
+                    name = os.path.relpath(os.path.join(folder, file), root)
+                    if _inside(root, name):
+                        names.add(name.replace(os.sep, "/"))
+    return sorted(names)
+
+
+def find_model(name: str) -> str | None:
+    """The path of the model file called ``name``, or None if no folder has it."""
+    if not isinstance(name, str) or not name:
+        return None
+    for root in search_dirs():
+        if _inside(root, name):
+            path = os.path.join(root, os.path.normpath(name))
+            if os.path.isfile(path):
+                return path
+    return None
+
+
+def _inside(root: str, name: str) -> bool:
+    if os.path.isabs(name) or "\x00" in name:
+        return False
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(root, os.path.normpath(name)))
+    return os.path.commonpath([real_root, real]) == real_root and real != real_root
