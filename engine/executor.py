@@ -194,13 +194,18 @@ class Executor:
             self.running_thread_id = threading.get_ident()
         # The engine's own bookkeeping allocates many small objects and no garbage
         # cycles; the cyclic collector scanning them costs up to half of a cached
-        # rerun. It stays on while node code runs (see Run.user_code).
+        # rerun. It stays on while node code runs (see Run.user_code), and then
+        # sees only what was made during the run: what existed before (a notebook
+        # with torch imported holds a million objects) is frozen until the end.
         collecting = gc.isenabled()
         gc.disable()
+        if collecting:
+            gc.freeze()
         try:
             return self._run_prompt(prompt, outputs, extra_data, prompt_id, collecting)
         finally:
             if collecting:
+                gc.unfreeze()
                 gc.enable()
             with self._state_lock:
                 self.running_prompt_id = self.running_thread_id = self.running_node = None

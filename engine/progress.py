@@ -19,21 +19,29 @@ MAX_RATE = 10  # progress events per second per node
 
 
 class NodeProgress:
-    """The progress channel of one running node (set by the executor around its call)."""
+    """The progress channel of one running node (set by the executor around its call).
 
-    def __init__(self, node_id: str, display_node: str, emit, check_interrupted):
+    ``run`` is the executor's run: ``run.emit_progress(data)``,
+    ``run.check_interrupted()`` and ``run.display_node(node_id)``. Cheap to make:
+    one is made for every node call, most nodes never report.
+    """
+
+    __slots__ = ("node_id", "_run", "_last_emit", "_held")
+
+    def __init__(self, node_id: str, run):
         self.node_id = node_id
-        self.display_node = display_node
-        self._emit = emit
-        self._check_interrupted = check_interrupted
+        self._run = run
         self._last_emit = 0.0
         self._held: dict | None = None  # the newest update not yet delivered
 
+    def check_interrupted(self) -> None:
+        self._run.check_interrupted()
+
     def update(self, value: float, total: float | None = None, preview: Any = None) -> None:
-        self._check_interrupted()
+        self._run.check_interrupted()
         data = {
             "node": self.node_id,
-            "display_node": self.display_node,
+            "display_node": self._run.display_node(self.node_id),
             "value": value,
             "max": total,
         }
@@ -43,13 +51,13 @@ class NodeProgress:
         if now - self._last_emit >= 1.0 / MAX_RATE:
             self._last_emit = now
             self._held = None
-            self._emit(data)
+            self._run.emit_progress(data)
         else:
             self._held = data
 
     def flush(self) -> None:
         if self._held is not None:
-            self._emit(self._held)
+            self._run.emit_progress(self._held)
             self._held = None
 
 
@@ -69,4 +77,4 @@ def check_interrupted() -> None:
     """Raise ``InterruptProcessing`` if the run this node belongs to was interrupted."""
     channel = _current.get()
     if channel is not None:
-        channel._check_interrupted()
+        channel.check_interrupted()

@@ -283,13 +283,7 @@ class Run:
                     producer, slot = info.inputs[name]
                     self.list.add_strong_link(producer, int(slot), node_id)
                 return None
-        channel = progress.NodeProgress(
-            node_id,
-            self.dynprompt.get_display_node_id(node_id),
-            lambda data: self.ex.events.emit("progress", self.prompt_id, **data),
-            self.ex.check_interrupted,
-        )
-        self.progress[node_id] = channel
+        channel = self.progress[node_id] = progress.NodeProgress(node_id, self)
         token = progress._current.set(channel)
         try:
             with self.user_code(node_id):
@@ -422,6 +416,17 @@ class Run:
                     values.append(item)
             resolved.append(tuple(values))
         return merge_outputs(resolved, info.type)
+
+    # --- what a node's progress channel needs (engine.progress) ---
+
+    def emit_progress(self, data: dict) -> None:
+        self.ex.events.emit("progress", self.prompt_id, **data)
+
+    def check_interrupted(self) -> None:
+        self.ex.check_interrupted()
+
+    def display_node(self, node_id: str) -> str:
+        return self.dynprompt.get_display_node_id(node_id)
 
     def finish(self, info: NodeInfo, outputs: list, ui: dict) -> None:
         node_id = info.id

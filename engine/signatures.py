@@ -136,8 +136,11 @@ class Signatures:
 
     def record(self, node_id: str, evaluated_lazy: set[str]) -> str:
         """The node has run, evaluating ``evaluated_lazy``: fix its signature."""
-        self._unknown.clear()  # what was unknown because of this node may be known now
         links = self._links(node_id)
+        known = self.keys.get(node_id)
+        if known is not None and not links.lazy:
+            return known  # computed before it ran, and nothing lazy could change it
+        self._unknown.clear()  # what was unknown because of this node may be known now
         for _, producer, _ in links.eager:
             self.get(producer)
         eager = self._eager_key(node_id, links)

@@ -204,7 +204,8 @@ def test_a_list_that_contains_itself_is_declined_without_raising(tmp_path):
     loop: list = []
     loop.append(loop)
     cache = DiskCache(tmp_path, allow_pickle=True)
-    cache.put(KEY, CacheEntry(None, [[loop]]), "Loop")
+    with pytest.warns(UserWarning, match="does not keep the outputs of Loop"):
+        cache.put(KEY, CacheEntry(None, [[loop]]), "Loop")
     assert len(cache) == 0
 
 
