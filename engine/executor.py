@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from .caches import CacheEntry, make_cache
 from .errors import DependencyCycleError, DuplicateNodeError, InterruptProcessing
 from .events import EventBus, Subscriber
-from .explain import RunTrace
+from .explain import LinksView, RunTrace
 from .node_info import NodeInfo
 from .registry import NodeRegistry
 from .run import Run
@@ -237,7 +237,7 @@ class Executor:
         result.timings = run.timings
         result.trace = RunTrace(
             keys=run.signatures.keys,
-            links={n: info.signature_links for n, info in run.info.items()},
+            links=LinksView(run.info),
             changed=run.signatures.changed,
             executed=result.executed,
             cached=result.cached,

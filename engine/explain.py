@@ -9,10 +9,27 @@ followed up to the node where the change started.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .fingerprint import FLEETING
 from .signatures import NodeLinks
+
+
+class LinksView(Mapping):
+    """node id -> NodeLinks, read through a run's node infos (no copy per run)."""
+
+    def __init__(self, infos: Mapping):
+        self._infos = infos
+
+    def __getitem__(self, node_id: str) -> NodeLinks:
+        return self._infos[node_id].signature_links
+
+    def __iter__(self):
+        return iter(self._infos)
+
+    def __len__(self) -> int:
+        return len(self._infos)
 
 
 @dataclass
@@ -20,7 +37,7 @@ class RunTrace:
     """What one run's signatures were made of (kept on its ``ExecutionResult``)."""
 
     keys: dict[str, str] = field(default_factory=dict)
-    links: dict[str, NodeLinks] = field(default_factory=dict)
+    links: Mapping[str, NodeLinks] = field(default_factory=dict)
     changed: dict[str, str] = field(default_factory=dict)  # IS_CHANGED fingerprints
     executed: set[str] = field(default_factory=set)
     cached: set[str] = field(default_factory=set)

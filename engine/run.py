@@ -511,12 +511,17 @@ class Run:
     def user_code(self, node_id: str | None = None):
         """Node code runs with the garbage collector on (if it was on before the run).
 
+        The collector then sees only what this node makes: everything older is
+        frozen first (the executor unfreezes it when the run ends), so a large
+        graph's bookkeeping is not scanned again at every collection.
+
         ``running_node`` names the node only while its code runs: a forced
         interrupt (the queue's watchdog) must never land in the engine's own
         bookkeeping, such as storing a finished node's outputs.
         """
         self.ex.running_node = node_id
         if self.collecting:
+            gc.freeze()
             gc.enable()
         try:
             yield

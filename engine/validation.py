@@ -169,6 +169,16 @@ class _Validator:
         self.unchanged.add(node_id)
         return deps
 
+    def all_remembered(self) -> bool:
+        """True if the memo shows every node of the prompt valid and unchanged.
+
+        Then every output is valid and there is no cycle (making one changes a
+        node's inputs), so nothing needs walking.
+        """
+        return all(
+            self.remembered(node_id, node) is not None for node_id, node in self.prompt.items()
+        )
+
     def learn(self, node_id: str, node: dict, deps: list) -> None:
         """Remember a node that validated cleanly, if its inputs are plain enough to compare."""
         inputs = {}
@@ -520,6 +530,9 @@ def validate_prompt(
         return ValidationResult(False, error("prompt_no_outputs", "Prompt has no outputs"))
 
     validator = _Validator(prompt, registry, memo)
+    if memo is not None and memo.nodes and validator.all_remembered():
+        validator.save()
+        return ValidationResult(True, None, targets, {}, validator.normalized, validator.unchanged)
     good: list[str] = []
     node_errors: dict[str, dict] = {}
     failures: list[str] = []
