@@ -155,17 +155,16 @@ class Run:
         if key is None:
             return None
         entry = self.ex.outputs.get(key)
-        root = self.dynprompt.get_real_node_id(node_id)
         store = self.ex.store
         if entry is None and store is not None:
             if not load:
                 return store.contains(key) or None
             entry = store.get(key)
             if entry is not None:
-                self.ex.outputs.set(node_id, root, key, entry)
+                self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
         if entry is not None:
             self.cached.add(node_id)
-            self.ex.outputs.claim(node_id, root, key)
+            self.ex.outputs.claim(node_id, self.dynprompt.get_real_node_id(node_id), key)
             if entry.ui and (node_id in self.targets or self.is_output(node_id)):
                 self.ui[node_id] = entry.ui
         return entry
