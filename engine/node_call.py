@@ -25,7 +25,7 @@ def call_over_lists(
     input_is_list: bool,
     *,
     node_id: str,
-    on_block: Callable[[ExecutionBlocker], Any] | None = None,
+    on_block: Callable[[str, ExecutionBlocker], Any] | None = None,
     start_task: Callable[[Any], Any] | None = None,
     filter_kwargs: bool = False,
 ) -> list:
@@ -58,7 +58,7 @@ def call_over_lists(
     for index, kwargs in calls:
         blocker = _blocker(kwargs, input_is_list)
         if blocker is not None:
-            results.append(on_block(blocker) if on_block else blocker)
+            results.append(on_block(node_id, blocker) if on_block else blocker)
             continue
         GraphBuilder.set_default_prefix(node_id, index, 0)
         result = function(**kwargs)

@@ -13,7 +13,6 @@ finished before it keeps its entry.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
@@ -284,18 +283,19 @@ class Run:
                 return None
         channel = self.progress[node_id] = progress.NodeProgress(node_id, self)
         token = progress._current.set(channel)
+        self.enter_user_code(node_id)
         try:
-            with self.user_code(node_id):
-                results = call_over_lists(
-                    obj,
-                    node_type.cls.FUNCTION,
-                    inputs,
-                    node_type.input_is_list,
-                    node_id=node_id,
-                    on_block=lambda b: self.blocked(node_id, b),
-                    start_task=self.start_task,
-                )
+            results = call_over_lists(
+                obj,
+                node_type.cls.FUNCTION,
+                inputs,
+                node_type.input_is_list,
+                node_id=node_id,
+                on_block=self.blocked,
+                start_task=self.start_task,
+            )
         finally:
+            self.leave_user_code()
             progress._current.reset(token)
         tasks = [r for r in results if isinstance(r, asyncio.Task)]
         if tasks:
@@ -501,13 +501,15 @@ class Run:
         """Nothing can run but async tasks are in flight: wait (interruptibly) for one to finish."""
         if not self._tasks:
             raise DependencyCycleError("Dependency cycle detected")
-        with self.user_code():
+        self.enter_user_code(None)
+        try:
             self.loop().run_until_complete(
                 asyncio.wait(set(self._tasks), timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
             )
+        finally:
+            self.leave_user_code()
 
-    @contextlib.contextmanager
-    def user_code(self, node_id: str | None = None):
+    def enter_user_code(self, node_id: str | None) -> None:
         """Node code runs with the garbage collector on (if it was on before the run).
 
         The collector then sees only what this node makes: everything older is
@@ -516,18 +518,18 @@ class Run:
 
         ``running_node`` names the node only while its code runs: a forced
         interrupt (the queue's watchdog) must never land in the engine's own
-        bookkeeping, such as storing a finished node's outputs.
+        bookkeeping, such as storing a finished node's outputs. Pair with
+        ``leave_user_code`` in a ``finally`` (a context manager costs more per node).
         """
         self.ex.running_node = node_id
         if self.collecting:
             gc.freeze()
             gc.enable()
-        try:
-            yield
-        finally:
-            self.ex.running_node = None
-            if self.collecting:
-                gc.disable()
+
+    def leave_user_code(self) -> None:
+        self.ex.running_node = None
+        if self.collecting:
+            gc.disable()
 
     def close(self) -> None:
         if self._loop is None:
