@@ -99,7 +99,7 @@ def training_target(
     return noise
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: its tensors refuse in-place ops and autograd downstream
 def sample(
     model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     x: torch.Tensor,

@@ -252,6 +252,19 @@ def test_sampler_outputs_images_and_latents(ex, tiny):
     assert tiles.shape == (1, 2 * 8 + 3, 2 * 8 + 3, 3)
 
 
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_sampler_outputs_are_ordinary_tensors_for_downstream_nodes(ex, tiny, sampler):
+    """Not inference tensors: later nodes may work in place or differentiate through them."""
+    images, latent = run(ex, pipeline(tiny, sampler=sampler), "sampler")
+    for out in (images, latent["samples"]):
+        assert not out.is_inference() and not out.requires_grad
+        out.clone().mul_(1)
+        leaf = out.clone().requires_grad_()
+        (leaf * 2).sum().backward()
+        assert torch.equal(leaf.grad, torch.full_like(out, 2.0))
+    images.mul_(1)  # in place on the output itself, as a downstream node might
+
+
 def test_ddim_is_deterministic_per_seed_and_ddpm_is_not_ddim(ex, tiny):
     a = run(ex, pipeline(tiny, seed=1), "sampler")[0]
     ex.reset()
