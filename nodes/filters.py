@@ -39,7 +39,7 @@ def _filter(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     # Reflection needs the image to be larger than the radius; tiny images repeat their edge.
     mode = "reflect" if radius < min(x.shape[2], x.shape[3]) else "replicate"
     x = F.pad(x, (radius, radius, radius, radius), mode=mode)
-    weight = kernel.to(x.dtype).expand(channels, 1, *kernel.shape)
+    weight = kernel.to(device=x.device, dtype=x.dtype).expand(channels, 1, *kernel.shape)
     return F.conv2d(x, weight, groups=channels).movedim(1, -1)
 
 
@@ -206,7 +206,7 @@ _DIRECTIONS = [(0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1,
 
 def _neighbour_differences(magnitude: torch.Tensor) -> torch.Tensor:
     """``[B,8,H,W]``: each pixel's magnitude minus its neighbour's in each direction (0 outside)."""
-    kernels = torch.zeros(8, 1, 3, 3, dtype=magnitude.dtype)
+    kernels = torch.zeros(8, 1, 3, 3, dtype=magnitude.dtype, device=magnitude.device)
     for k, (dy, dx) in enumerate(_DIRECTIONS):
         kernels[k, 0, 1, 1] = 1.0
         kernels[k, 0, 1 + dy, 1 + dx] = -1.0
@@ -230,14 +230,14 @@ def canny(
     gray: torch.Tensor, low_threshold: float, high_threshold: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(gradient magnitude after suppression, edges in {0, 1}) of ``[B,1,H,W]`` grey images."""
-    window = torch.arange(5, dtype=gray.dtype) - 2
+    window = torch.arange(5, dtype=gray.dtype, device=gray.device) - 2
     g = torch.exp(-(window**2) / 2.0)
     g = g / g.sum()
     mode = "reflect" if min(gray.shape[2:]) > 2 else "replicate"
     blurred = F.conv2d(F.pad(gray, (2, 2, 2, 2), mode=mode), (g[:, None] * g[None, :])[None, None])
 
     padded = F.pad(blurred, (1, 1, 1, 1), mode="replicate")
-    sobel = torch.stack([_SOBEL_X, _SOBEL_X.T])[:, None].to(gray.dtype)
+    sobel = torch.stack([_SOBEL_X, _SOBEL_X.T])[:, None].to(device=gray.device, dtype=gray.dtype)
     gx, gy = F.conv2d(padded, sobel).unbind(1)
     magnitude = torch.sqrt(gx * gx + gy * gy + 1e-6)[:, None]
 
@@ -300,7 +300,7 @@ class Canny:
             )
         x = image.movedim(-1, 1).float()
         if x.shape[1] >= 3:
-            weights = torch.tensor(_GRAY, dtype=x.dtype)[None, :, None, None]
+            weights = torch.tensor(_GRAY, dtype=x.dtype, device=x.device)[None, :, None, None]
             x = (x[:, :3] * weights).sum(1, keepdim=True)
         else:
             x = x[:, :1]

@@ -175,14 +175,18 @@ class ImagePadForOutpaint:
     def expand_image(self, image, left, top, right, bottom, feathering):
         batch, height, width, channels = image.shape
         new_image = torch.full(
-            (batch, height + top + bottom, width + left + right, channels), 0.5, dtype=torch.float32
+            (batch, height + top + bottom, width + left + right, channels),
+            0.5,
+            dtype=torch.float32,
+            device=image.device,
         )
         new_image[:, top : top + height, left : left + width, :] = image
-        mask = torch.ones((height + top + bottom, width + left + right), dtype=torch.float32)
-        inner = torch.zeros((height, width), dtype=torch.float32)
+        on_device = {"dtype": torch.float32, "device": image.device}
+        mask = torch.ones((height + top + bottom, width + left + right), **on_device)
+        inner = torch.zeros((height, width), **on_device)
         if feathering > 0 and feathering * 2 < height and feathering * 2 < width:
-            i = torch.arange(height, dtype=torch.float32)[:, None].expand(height, width)
-            j = torch.arange(width, dtype=torch.float32)[None, :].expand(height, width)
+            i = torch.arange(height, **on_device)[:, None].expand(height, width)
+            j = torch.arange(width, **on_device)[None, :].expand(height, width)
             # Distance to each padded side; an unpadded side counts as far away.
             far_i = torch.full_like(i, height)
             far_j = torch.full_like(j, width)
@@ -285,7 +289,8 @@ def add_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
     missing = channels - image.shape[-1]
     if missing <= 0:
         return image
-    return torch.cat([image, torch.ones(*image.shape[:-1], missing, dtype=image.dtype)], dim=-1)
+    alpha = torch.ones(*image.shape[:-1], missing, dtype=image.dtype, device=image.device)
+    return torch.cat([image, alpha], dim=-1)
 
 
 class ImageStitch:
@@ -360,7 +365,7 @@ class ImageStitch:
                 shape = (batch, max(image1.shape[1], image2.shape[1]), spacing_width, channels)
             else:
                 shape = (batch, spacing_width, max(image1.shape[2], image2.shape[2]), channels)
-            spacing = torch.zeros(shape, dtype=image1.dtype)
+            spacing = torch.zeros(shape, dtype=image1.dtype, device=image1.device)
             color = _SPACING_COLORS[spacing_color]
             for i in range(min(3, channels)):
                 spacing[..., i] = color[i]

@@ -24,6 +24,7 @@ def grid(images: torch.Tensor, columns: int = 0, padding: int = 0, value: float 
         (1, rows * h + (rows + 1) * p, cols * w + (cols + 1) * p, c),
         value,
         dtype=images.dtype,
+        device=images.device,
     )
     for i in range(b):
         r, k = divmod(i, cols)
