@@ -54,14 +54,18 @@ def common_upscale(
 
 
 def lanczos(samples: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    """PIL's Lanczos resize of ``[B,C,H,W]``, channel by channel in float32."""
+    """PIL's Lanczos resize of ``[B,C,H,W]``, channel by channel in float32, clamped to 0..1.
+
+    Lanczos rings: next to a sharp edge it over- and undershoots. ComfyUI's 8-bit
+    round trip clips that to 0..255; the float path has to clamp explicitly.
+    """
     array = samples.detach().to("cpu", torch.float32).numpy()
     out = np.empty((*array.shape[:2], height, width), dtype=np.float32)
     for b in range(array.shape[0]):
         for c in range(array.shape[1]):
             channel = Image.fromarray(np.ascontiguousarray(array[b, c]))  # float32 → mode "F"
             out[b, c] = np.asarray(channel.resize((width, height), Image.Resampling.LANCZOS))
-    return torch.from_numpy(out).to(samples.device, samples.dtype)
+    return torch.from_numpy(out).clamp_(0, 1).to(samples.device, samples.dtype)
 
 
 def resize_image(

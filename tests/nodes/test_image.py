@@ -59,6 +59,14 @@ def test_scale_lanczos_keeps_flat_images_flat_in_float():
     assert torch.allclose(out, torch.full_like(out, 0.3), atol=1e-6)  # not quantized to 1/255
 
 
+def test_scale_lanczos_clamps_the_ringing_at_a_sharp_edge():
+    step = torch.cat([torch.zeros(4), torch.ones(4)])[None, None, :, None].expand(1, 2, 8, 3)
+    (out,) = ImageScale().upscale(step, "lanczos", 13, 2, "disabled")
+    assert out.shape == (1, 2, 13, 3)
+    assert out.min() == 0 and out.max() == 1  # unclamped, PIL gives -0.065 and 1.065
+    assert out[0, 0, 0, 0] == 0 and out[0, 0, -1, 0] == 1
+
+
 def test_scale_zero_keeps_the_aspect_ratio():
     image = grid(2, 4)
     assert ImageScale().upscale(image, "bilinear", 0, 0, "disabled")[0] is image
