@@ -1,4 +1,4 @@
-"""The noise schedule and the samplers (DDPM, DDIM) of a pixel-space ε-prediction model.
+"""The noise schedule and the samplers (DDPM, DDIM) of a pixel-space diffusion model (ε- or v-prediction).
 
 Notation (Ho et al. 2020; Song et al. 2021): images x₀ scaled to -1..1; the
 forward process makes x_t = √ᾱ_t · x₀ + √(1-ᾱ_t) · ε with ε ~ N(0, I) for
