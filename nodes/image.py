@@ -390,8 +390,9 @@ class ImageCompositeMasked:
         "Pastes source onto destination with its top-left corner at (x, y), blended by the mask "
         "(resized bilinearly to the source; 1 = source). resize_source first resizes source to "
         "the destination's size. The part of the source outside the destination is dropped. "
-        "A source with more channels than the destination is cut to its channels; one with fewer "
-        "gains channels of 1 (an opaque alpha)."
+        "Difference from ComfyUI: the channel counts may differ (ComfyUI needs them to match): "
+        "an RGBA source on an RGB destination loses its alpha channel, and an RGB source on an "
+        "RGBA destination gains an opaque alpha (1)."
     )
     CATEGORY = "image"
     RETURN_TYPES = ("IMAGE",)

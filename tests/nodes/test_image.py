@@ -219,6 +219,12 @@ def test_composite_channels():
     assert composite(dest, source, 0, 0).shape == (1, 1, 1, 3)
 
 
+def test_composite_documents_its_channel_handling_as_a_difference():
+    description = ImageCompositeMasked.DESCRIPTION
+    assert "Difference from ComfyUI:" in description
+    assert "RGBA" in description.split("Difference from ComfyUI:")[1]
+
+
 @pytest.mark.parametrize(
     "cls, inputs",
     [
