@@ -46,8 +46,20 @@ def list_models() -> list[str]:
     """Names of the model files in the search folders, sorted, shipped ones included."""
     names: set[str] = set()
     for root in search_dirs():
+        real_root = os.path.realpath(root)
+        # folder → the real paths of it and the folders walked through to reach it.
+        trail = {root: frozenset([real_root])}
         for folder, dirs, files in os.walk(root, followlinks=True):
-            dirs.sort()
+            # Descend only into folders really inside the root: a linked folder may
+            # point anywhere (even "/"), or back at one we are in (a walk without end).
+            kept = []
+            for d in sorted(dirs):
+                real = os.path.realpath(os.path.join(folder, d))
+                inside = os.path.commonpath([real_root, real]) == real_root
+                if inside and real not in trail[folder]:
+                    trail[os.path.join(folder, d)] = trail[folder] | {real}
+                    kept.append(d)
+            dirs[:] = kept
             for file in files:
                 if file.endswith(EXTENSIONS):
                     name = os.path.relpath(os.path.join(folder, file), root)

@@ -176,6 +176,33 @@ def test_loader_escaping_names_are_not_found(models, tmp_path):
     assert "link.safetensors" not in files.list_models()
 
 
+def test_listing_does_not_follow_a_linked_folder_out_of_the_models_folder(
+    models, tmp_path, monkeypatch
+):
+    outside = tmp_path / "elsewhere"
+    (outside / "deep").mkdir(parents=True)
+    write_model(outside / "deep" / "outside.safetensors")
+    os.symlink(outside, models / "linked")
+    (models / "mine").mkdir()
+    write_model(models / "mine" / "inside.safetensors")
+    os.symlink(models / "mine", models / "alias")  # inside: listed once more, by its link
+    os.symlink(models, models / "mine" / "loop")  # an ancestor: must not walk forever
+    visited = []
+    walk = os.walk
+
+    def recording_walk(top, *args, **kwargs):
+        for entry in walk(top, *args, **kwargs):
+            visited.append(os.path.realpath(entry[0]))
+            yield entry
+
+    monkeypatch.setattr(files.os, "walk", recording_walk)
+    names = files.list_models()
+    assert {"mine/inside.safetensors", "alias/inside.safetensors"} <= set(names)
+    assert "mine/loop/mine/inside.safetensors" not in names
+    assert not any("outside" in name for name in names)
+    assert not any(folder.startswith(str(outside)) for folder in visited), visited
+
+
 @pytest.fixture
 def load_count(monkeypatch):
     calls = []
