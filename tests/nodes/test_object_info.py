@@ -32,7 +32,40 @@ def test_every_node_is_registered(registry):
 
 
 def test_the_image_helpers_nodes_are_all_there():
-    wanted = ["LoadImage", "SaveImage", "PreviewImage", "PreviewAny", "ImageScale", "ImageScaleBy", "ImageInvert", "ImageBlur", "ImageSharpen", "ImageBlend", "ImageCrop", "ImagePadForOutpaint", "EmptyImage", "ImageBatch", "ImageFromBatch", "RepeatImageBatch", "GetImageSize", "ImageStitch", "ImageCompositeMasked", "ImageToMask", "MaskToImage", "InvertMask", "SolidMask", "MaskPreview", "Canny", "RebatchImages", "PrimitiveInt", "PrimitiveFloat", "PrimitiveString", "PrimitiveStringMultiline", "PrimitiveBoolean", "PrimitiveSeed"]
+    wanted = [
+        "LoadImage",
+        "SaveImage",
+        "PreviewImage",
+        "PreviewAny",
+        "ImageScale",
+        "ImageScaleBy",
+        "ImageInvert",
+        "ImageBlur",
+        "ImageSharpen",
+        "ImageBlend",
+        "ImageCrop",
+        "ImagePadForOutpaint",
+        "EmptyImage",
+        "ImageBatch",
+        "ImageFromBatch",
+        "RepeatImageBatch",
+        "GetImageSize",
+        "ImageStitch",
+        "ImageCompositeMasked",
+        "ImageToMask",
+        "MaskToImage",
+        "InvertMask",
+        "SolidMask",
+        "MaskPreview",
+        "Canny",
+        "RebatchImages",
+        "PrimitiveInt",
+        "PrimitiveFloat",
+        "PrimitiveString",
+        "PrimitiveStringMultiline",
+        "PrimitiveBoolean",
+        "PrimitiveSeed",
+    ]
     assert set(wanted) <= set(NODE_CLASS_MAPPINGS)
 
 
