@@ -110,12 +110,15 @@ class Signatures:
         # Expanded and not finished: on the current depth-first path, so a
         # producer found here closes a cycle (possible only in expanded subgraphs).
         in_progress: set[str] = set()
+        links_of = self._links
         while stack:
             current = stack[-1]
             if current in keys or current in unknown:
                 stack.pop()
                 continue
-            missing = [p for p in self._producers(current) if p not in keys and p not in unknown]
+            links = links_of(current)
+            producers = self._producers(current) if links.lazy else links.producers
+            missing = [p for p in producers if p not in keys and p not in unknown]
             if missing:
                 if any(p in in_progress for p in missing):
                     unknown.add(current)
@@ -127,7 +130,7 @@ class Signatures:
                 continue
             stack.pop()
             in_progress.discard(current)
-            key = self._compose(current)
+            key = self._compose(current, links)
             if key is None:
                 unknown.add(current)
             else:
@@ -201,8 +204,7 @@ class Signatures:
             self.learnt[node_id] = (links, linked, eager)
         return eager
 
-    def _compose(self, node_id: str) -> str | None:
-        links = self._links(node_id)
+    def _compose(self, node_id: str, links: NodeLinks) -> str | None:
         eager = self._eager_key(node_id, links)
         if eager is None or not links.lazy:
             return eager

@@ -117,9 +117,12 @@ class ValidationMemo:
     def __init__(self):
         self.generation = -1
         self.specs: dict[str, dict] = {}  # class type -> INPUT_TYPES() of the last validation
-        self.nodes: dict[
-            str, tuple
-        ] = {}  # node id -> (class type, inputs copy, linked class types, deps)
+        self.nodes: dict[str, tuple] = {}  # node id -> (class type, inputs, linked types, deps)
+        # The last prompt's targets, and its nodes no target reached (not validated):
+        # node id -> (class type, inputs). With the same targets and every other node
+        # unchanged, they are still unreached.
+        self.targets: list[str] = []
+        self.unreached: dict[str, tuple] = {}
 
 
 class _Validator:
@@ -134,6 +137,7 @@ class _Validator:
         self.memo = memo
         self.reusable: dict[str, bool] = {}  # class type -> its spec is unchanged since the memo
         self.learnt: dict[str, tuple] = {}  # the memo's next nodes
+        self.learnt_unreached: dict[str, tuple] = {}  # and its next unreached nodes
         self.unchanged: set[str] = set()
         if memo is not None and memo.generation != registry.generation:
             memo.nodes = {}
@@ -151,7 +155,14 @@ class _Validator:
     def remembered(self, node_id: str, node: dict) -> list | None:
         """The node's links if the memo shows it valid and unchanged, else None."""
         known = self.memo.nodes.get(node_id)
-        if known is None or known[0] != node["class_type"]:
+        class_type = node["class_type"]
+        if known is None or known[0] != class_type:
+            return None
+        reusable = self.reusable.get(class_type)
+        if reusable is None:  # first node of its class: is its INPUT_TYPES() unchanged?
+            self.spec(self.registry.get(class_type))
+            reusable = self.reusable[class_type]
+        if not reusable:
             return None
         try:
             if known[1] != node.get("inputs", {}):
@@ -159,12 +170,10 @@ class _Validator:
         except Exception:  # an input whose == is not a bool (a tensor): compare no further
             return None
         deps = known[3]
-        for (_, producer), class_type in zip(deps, known[2], strict=True):
-            if self.prompt.get(producer, {}).get("class_type") != class_type:
+        prompt = self.prompt
+        for (_, producer), linked_type in zip(deps, known[2], strict=True):
+            if prompt.get(producer, {}).get("class_type") != linked_type:
                 return None
-        self.spec(self.registry.get(node["class_type"]))
-        if not self.reusable[node["class_type"]]:
-            return None
         self.learnt[node_id] = known
         self.unchanged.add(node_id)
         return deps
@@ -175,28 +184,40 @@ class _Validator:
         Then every output is valid and there is no cycle (making one changes a
         node's inputs), so nothing needs walking.
         """
-        return all(
-            self.remembered(node_id, node) is not None for node_id, node in self.prompt.items()
-        )
+        unreached = self.memo.unreached
+        for node_id, node in self.prompt.items():
+            if self.remembered(node_id, node) is None:
+                known = unreached.get(node_id)
+                if known is None or not _same_node(known, node):
+                    return False
+                self.learnt_unreached[node_id] = known
+        return True
 
     def learn(self, node_id: str, node: dict, deps: list) -> None:
         """Remember a node that validated cleanly, if its inputs are plain enough to compare."""
-        inputs = {}
-        for name, value in node.get("inputs", {}).items():
-            kind = type(value)
-            if kind is list:
-                inputs[name] = list(value)
-            elif kind in _PLAIN:
-                inputs[name] = value
-            else:
-                return
+        snapshot = _snapshot(node)
+        if snapshot is None:
+            return
         linked = tuple(self.prompt[producer]["class_type"] for _, producer in deps)
-        self.learnt[node_id] = (node["class_type"], inputs, linked, deps)
+        self.learnt[node_id] = (*snapshot, linked, deps)
 
-    def save(self) -> None:
-        if self.memo is not None:
-            self.memo.nodes = self.learnt
-            self.memo.specs = self.specs
+    def save(self, targets: list[str]) -> None:
+        if self.memo is None:
+            return
+        self.memo.nodes = self.learnt
+        self.memo.specs = self.specs
+        self.memo.targets = targets
+        unreached = self.learnt_unreached
+        for node_id, node in self.prompt.items():
+            if (
+                node_id not in self.validated
+                and node_id not in self.learnt
+                and node_id not in unreached
+            ):
+                snapshot = _snapshot(node)
+                if snapshot is not None:
+                    unreached[node_id] = snapshot
+        self.memo.unreached = unreached
 
     def validate_tree(self, root: str) -> None:
         """Validate ``root`` and everything it links to, without recursion."""
@@ -530,8 +551,8 @@ def validate_prompt(
         return ValidationResult(False, error("prompt_no_outputs", "Prompt has no outputs"))
 
     validator = _Validator(prompt, registry, memo)
-    if memo is not None and memo.nodes and validator.all_remembered():
-        validator.save()
+    if memo is not None and memo.nodes and memo.targets == targets and validator.all_remembered():
+        validator.save(targets)
         return ValidationResult(True, None, targets, {}, validator.normalized, validator.unchanged)
     good: list[str] = []
     node_errors: dict[str, dict] = {}
@@ -554,7 +575,7 @@ def validate_prompt(
                 )
                 entry["dependent_outputs"].append(target)
                 failures.extend(f"{e['message']}: {e['details']}" for e in errors)
-    validator.save()
+    validator.save(targets)
     if not good:
         failed = error(
             "prompt_outputs_failed_validation",
@@ -565,6 +586,27 @@ def validate_prompt(
     return ValidationResult(
         True, None, good, node_errors, validator.normalized, validator.unchanged
     )
+
+
+def _snapshot(node: dict) -> tuple | None:
+    """(class type, a copy of the inputs) if every input compares by value, else None."""
+    inputs = {}
+    for name, value in node.get("inputs", {}).items():
+        kind = type(value)
+        if kind is list:
+            inputs[name] = list(value)
+        elif kind in _PLAIN:
+            inputs[name] = value
+        else:
+            return None
+    return node["class_type"], inputs
+
+
+def _same_node(snapshot: tuple, node: dict) -> bool:
+    try:
+        return snapshot[0] == node["class_type"] and snapshot[1] == node.get("inputs", {})
+    except Exception:  # an input whose == is not a bool
+        return False
 
 
 def _tree(validated: dict, root: str) -> list[str]:
