@@ -46,6 +46,7 @@ class ExecutionList:
         self.external_blocks = 0
         self._ready: tuple[deque, ...] = (deque(), deque(), deque(), deque())
         self._queued: set[str] = set()
+        self._outputs: dict[str, bool] = {}  # node id -> is an output node
 
     def is_empty(self) -> bool:
         return not self.pending
@@ -148,9 +149,16 @@ class ExecutionList:
         if self._is_eager(node_id):
             return 0
         consumers = self.blocking.get(node_id, {})
-        if any(self._is_output(c) for c in consumers):
+        if any(self._output(c) for c in consumers):
             return 1
         for consumer in consumers:
-            if any(self._is_output(c) for c in self.blocking.get(consumer, {})):
+            if any(self._output(c) for c in self.blocking.get(consumer, {})):
                 return 2
         return 3
+
+    def _output(self, node_id: str) -> bool:
+        """``is_output``, remembered: tiers ask it of the same nodes again and again."""
+        known = self._outputs.get(node_id)
+        if known is None:
+            known = self._outputs[node_id] = self._is_output(node_id)
+        return known

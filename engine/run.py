@@ -321,17 +321,18 @@ class Run:
         """Every input as a list of values; missing links (unevaluated lazy ones) as [None]."""
         values: dict[str, list] = {}
         requested = self.requested.get(info.id, ())
+        at_hand = self.values
+        raw, lazy, declared = info.raw, info.lazy, info.spec.declared
+        for name, producer, slot in info.links:
+            if name in raw:
+                continue
+            if constants_only or (name in lazy and name not in requested):
+                values[name] = [None]
+                continue
+            outputs = at_hand.get(producer)
+            values[name] = outputs[slot] if outputs is not None and slot < len(outputs) else [None]
         for name, value in info.inputs.items():
-            if is_link(value) and name not in info.raw:
-                if constants_only or (name in info.lazy and name not in requested):
-                    values[name] = [None]
-                    continue
-                outputs = self.values.get(value[0])
-                slot = int(value[1])
-                values[name] = (
-                    outputs[slot] if outputs is not None and slot < len(outputs) else [None]
-                )
-            elif name in info.spec.declared or name in info.raw:
+            if name not in values and (name in declared or name in raw):
                 values[name] = [value]
         for name, default in info.spec.defaults.items():
             if name not in values:
