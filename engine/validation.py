@@ -123,6 +123,7 @@ class ValidationMemo:
         # unchanged, they are still unreached.
         self.targets: list[str] = []
         self.unreached: dict[str, tuple] = {}
+        self.seen: set[str] = set()  # the node ids of the last prompt
 
 
 class _Validator:
@@ -194,7 +195,13 @@ class _Validator:
         return True
 
     def learn(self, node_id: str, node: dict, deps: list) -> None:
-        """Remember a node that validated cleanly, if its inputs are plain enough to compare."""
+        """Remember a node that validated cleanly, if its inputs are plain enough to compare.
+
+        Only a node the previous validation saw too: a prompt run once does not
+        pay for remembering (the second run learns, the third reuses).
+        """
+        if node_id not in self.memo.seen:
+            return
         snapshot = _snapshot(node)
         if snapshot is None:
             return
@@ -208,16 +215,19 @@ class _Validator:
         self.memo.specs = self.specs
         self.memo.targets = targets
         unreached = self.learnt_unreached
+        seen = self.memo.seen
         for node_id, node in self.prompt.items():
             if (
                 node_id not in self.validated
                 and node_id not in self.learnt
                 and node_id not in unreached
+                and node_id in seen
             ):
                 snapshot = _snapshot(node)
                 if snapshot is not None:
                     unreached[node_id] = snapshot
         self.memo.unreached = unreached
+        self.memo.seen = set(self.prompt)
 
     def validate_tree(self, root: str) -> None:
         """Validate ``root`` and everything it links to, without recursion."""
