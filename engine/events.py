@@ -55,6 +55,11 @@ class EventBus:
 
         return unsubscribe
 
+    @property
+    def active(self) -> bool:
+        """Whether anyone listens (to skip building an event nobody reads)."""
+        return bool(self._subscribers)
+
     def emit(self, type: str, prompt_id: str | None, **data) -> None:
         subscribers = self._subscribers  # copy-on-write: no lock on the hot path
         if not subscribers:

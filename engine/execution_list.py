@@ -148,12 +148,17 @@ class ExecutionList:
     def _tier(self, node_id: str) -> int:
         if self._is_eager(node_id):
             return 0
-        consumers = self.blocking.get(node_id, {})
-        if any(self._output(c) for c in consumers):
-            return 1
+        blocking, output = self.blocking, self._output
+        consumers = blocking.get(node_id)
+        if not consumers:
+            return 3
         for consumer in consumers:
-            if any(self._output(c) for c in self.blocking.get(consumer, {})):
-                return 2
+            if output(consumer):
+                return 1
+        for consumer in consumers:
+            for next_consumer in blocking.get(consumer, ()):
+                if output(next_consumer):
+                    return 2
         return 3
 
     def _output(self, node_id: str) -> bool:

@@ -15,7 +15,7 @@ _PLAIN = (str, int, float, bool, type(None))
 class ClassInfo:
     """A node class as the hot path needs it: ``INPUT_TYPES()`` digested once per run."""
 
-    __slots__ = ("head", "declared", "lazy", "raw", "defaults", "hidden", "volatile")
+    __slots__ = ("head", "declared", "lazy", "raw", "defaults", "hidden", "volatile", "lazy_check")
 
     # Hidden inputs the engine fills in; any other hidden input gets the prompt's value.
     FILLED = ("UNIQUE_ID", "PROMPT", "DYNPROMPT", "EXTRA_PNGINFO")
@@ -26,6 +26,7 @@ class ClassInfo:
         # its code reads (after \x1d, as "name=fingerprint;..." for explain()).
         self.head = f"{node_type.name}\x1f{node_type.code}\x1d{node_type.globals_fingerprint()}"
         self.volatile = hasattr(node_type.cls, "IS_CHANGED")
+        self.lazy_check = hasattr(node_type.cls, "check_lazy_status")
         self.lazy: set[str] = set()
         self.raw: set[str] = set()
         self.defaults: dict[str, Any] = {}  # optional inputs' schema defaults

@@ -26,13 +26,13 @@ class NodeProgress:
     one is made for every node call, most nodes never report.
     """
 
-    __slots__ = ("node_id", "_run", "_last_emit", "_held")
+    __slots__ = ("node_id", "_run", "_last_emit", "held")
 
     def __init__(self, node_id: str, run):
         self.node_id = node_id
         self._run = run
         self._last_emit = 0.0
-        self._held: dict | None = None  # the newest update not yet delivered
+        self.held: dict | None = None  # the newest update not yet delivered
 
     def check_interrupted(self) -> None:
         self._run.check_interrupted()
@@ -50,15 +50,15 @@ class NodeProgress:
         now = time.monotonic()
         if now - self._last_emit >= 1.0 / MAX_RATE:
             self._last_emit = now
-            self._held = None
+            self.held = None
             self._run.emit_progress(data)
         else:
-            self._held = data
+            self.held = data
 
     def flush(self) -> None:
-        if self._held is not None:
-            self._run.emit_progress(self._held)
-            self._held = None
+        if self.held is not None:
+            self._run.emit_progress(self.held)
+            self.held = None
 
 
 _current: contextvars.ContextVar[NodeProgress | None] = contextvars.ContextVar(

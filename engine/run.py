@@ -240,12 +240,13 @@ class Run:
                         self.emit_executed(node_id, entry.ui)
                     return True
                 self.started[node_id] = time.perf_counter()
-                self.ex.events.emit(
-                    "executing",
-                    self.prompt_id,
-                    node=node_id,
-                    display_node=self.dynprompt.get_display_node_id(node_id),
-                )
+                if self.ex.events.active:
+                    self.ex.events.emit(
+                        "executing",
+                        self.prompt_id,
+                        node=node_id,
+                        display_node=self.dynprompt.get_display_node_id(node_id),
+                    )
             done = self.call_node(info)
             if done is None:
                 return False
@@ -258,7 +259,7 @@ class Run:
         node_id, node_type = info.id, info.type
         obj = self.instance(info)
         inputs = self.input_values(info)
-        if hasattr(obj, "check_lazy_status"):
+        if info.spec.lazy_check or hasattr(obj, "check_lazy_status"):
             missing = {n for n in info.lazy if n not in self.requested.get(node_id, ())}
             asked = call_over_lists(
                 obj,
@@ -431,7 +432,7 @@ class Run:
     def finish(self, info: NodeInfo, outputs: list, ui: dict) -> None:
         node_id = info.id
         channel = self.progress.pop(node_id, None)
-        if channel is not None:
+        if channel is not None and channel.held is not None:
             channel.flush()
         key = self.signatures.record(node_id, self.requested.get(node_id, set()))
         if self.storable(info):
