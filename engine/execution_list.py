@@ -146,7 +146,7 @@ class ExecutionList:
             self._ready[self._tier(node_id)].append(node_id)
 
     def _tier(self, node_id: str) -> int:
-        if self._is_eager(node_id):
+        if self._is_eager(node_id):  # asked once per node: not worth remembering
             return 0
         blocking, output = self.blocking, self._output
         consumers = blocking.get(node_id)

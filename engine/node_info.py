@@ -66,10 +66,11 @@ class NodeInfo:
         plain = True  # every constant compares by value (see Signatures' memo)
         eager: list[tuple[str, str, int]] = []
         lazy: dict[str, tuple[str, int]] = {}
+        links = self.links
         for name, value in self.inputs.items():
-            if is_link(value):
+            if type(value) is list and is_link(value):
                 link = (name, value[0], int(value[1]))
-                self.links.append(link)
+                links.append(link)
                 if name in spec.lazy:
                     lazy[name] = link[1:]
                 else:
@@ -83,6 +84,7 @@ class NodeInfo:
             eager.sort()
         self.lazy = lazy.keys()
         head = spec.head + (f"\x1fid={node_id}" if node_type.not_idempotent else "")
+        producers = [link[1] for link in eager]
         self.signature_links = NodeLinks(
-            head, constants, eager, lazy, [p for _, p, _ in eager], spec.volatile, plain
+            head, constants, eager, lazy, producers, spec.volatile, plain
         )

@@ -20,7 +20,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from . import progress
-from .caches import CacheEntry
+from .caches import CacheEntry, OutputCache
 from .errors import (
     OOM_TIP,
     DependencyCycleError,
@@ -181,6 +181,10 @@ class Run:
                 self.list.add_node(target)
             self.mark_cached_ancestors()
             self.ex.events.emit("execution_cached", self.prompt_id, nodes=sorted(self.cached))
+            # Only a store that reacts to memory pressure needs a look after every node.
+            poll = (
+                self.ex.outputs.poll if type(self.ex.outputs).poll is not OutputCache.poll else None
+            )
             while not self.list.is_empty():
                 node_id = self.list.stage()
                 self.ex.check_interrupted()
@@ -193,7 +197,8 @@ class Run:
                     self.list.complete(node_id)
                 else:
                     self.list.unstage()
-                self.ex.outputs.poll()
+                if poll is not None:
+                    poll()
         except InterruptProcessing:
             self.fail(result, "interrupted", self.list.staged, None)
         except DependencyCycleError as exc:

@@ -197,8 +197,9 @@ class Signatures:
         for (name, _, slot), key in zip(links.eager, linked, strict=True):
             parts.append(f"{name}=@{key}:{slot}")
         text = "\x1e".join(parts)
-        if FLEETING in text or any(p in self.fleeting for _, p, _ in links.eager):
-            self.fleeting.add(node_id)
+        fleeting = self.fleeting
+        if FLEETING in text or (fleeting and any(p in fleeting for _, p, _ in links.eager)):
+            fleeting.add(node_id)
         eager = self._eager[node_id] = digest(text)
         if reusable:
             self.learnt[node_id] = (links, linked, eager)
