@@ -107,6 +107,8 @@ class Executor:
         self._validation_memo = ValidationMemo()
         self._signature_memo: dict[str, tuple] = {}  # see Signatures: eager keys of the last run
         self._node_infos: dict[str, NodeInfo] = {}  # the last run's, reused for unchanged nodes
+        self._last_heads: dict[str, str] = {}  # class type -> its signature head, last run
+        self._last_fleeting: set[str] = set()  # last run's nodes with a random signature
 
     def subscribe(self, callback: Subscriber):
         """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
@@ -139,6 +141,8 @@ class Executor:
             self._validation_memo = ValidationMemo()
             self._signature_memo = {}
             self._node_infos = {}
+            self._last_heads = {}
+            self._last_fleeting = set()
 
     def get_output(self, node_id: str):
         """The cached outputs of ``node_id`` from the last run (a tuple per slot), or None."""
@@ -231,6 +235,8 @@ class Executor:
             self._last_keys = run.signatures.keys
             self._signature_memo = run.signatures.learnt
             self._node_infos = run.info
+            self._last_heads = {name: spec.head for name, spec in run.specs.items()}
+            self._last_fleeting = run.signatures.fleeting
         result.executed = run.executed
         result.cached = run.cached - run.executed
         result.outputs = run.ui

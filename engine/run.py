@@ -170,9 +170,29 @@ class Run:
 
     # --- the run ---
 
+    def adopt_unchanged_signatures(self) -> None:
+        """Reuse the last run's signatures when none can differ.
+
+        That is when validation found every node as it was, and no key reads
+        anything else that may have changed: no class's code or globals, no
+        ``IS_CHANGED``, no lazy input (its evidence), no random component.
+        Then the whole prompt is keyed without hashing or walking it.
+        """
+        ex = self.ex
+        if not ex._last_keys or ex._last_fleeting or len(self.unchanged) != len(self.prompt):
+            return
+        for class_type in {node["class_type"] for node in self.prompt.values()}:
+            spec = self.specs.get(class_type)
+            if spec is None:
+                spec = self.specs[class_type] = ClassInfo(ex.registry.get(class_type))
+            if spec.volatile or spec.lazy or ex._last_heads.get(class_type) != spec.head:
+                return
+        self.signatures.adopt(ex._last_keys, self.prompt, ex._signature_memo)
+
     def execute(self, targets: list[str], result: ExecutionResult) -> None:
         self.targets = set(targets)
         try:
+            self.adopt_unchanged_signatures()
             for target in targets:
                 # A cached target is still staged (to report its ui), without its producers.
                 entry = self.lookup(target)

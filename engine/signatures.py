@@ -100,6 +100,16 @@ class Signatures:
         self._unknown: set[str] = set()  # no signature yet; cleared when a node records one
         self.changed: dict[str, str] = {}  # node id -> IS_CHANGED fingerprint
 
+    def adopt(self, keys: dict[str, str], node_ids, learnt: dict[str, tuple]) -> None:
+        """Take the last run's signatures of ``node_ids`` as they are (the caller has
+        established that nothing they were made of has changed)."""
+        mine = self.keys
+        for node_id in node_ids:
+            key = keys.get(node_id)
+            if key is not None:
+                mine[node_id] = key
+        self.learnt = learnt
+
     def get(self, node_id: str) -> str | None:
         """The node's signature, or None while it cannot be known before the node runs."""
         key = self.keys.get(node_id)

@@ -192,6 +192,7 @@ class _Validator:
                 if known is None or not _same_node(known, node):
                     return False
                 self.learnt_unreached[node_id] = known
+                self.unchanged.add(node_id)
         return True
 
     def learn(self, node_id: str, node: dict, deps: list) -> None:
