@@ -9,11 +9,11 @@ merged per output slot into lists again.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable
 from typing import Any
 
+from ._aio import resolve
 from .graph import ExecutionBlocker, GraphBuilder
 from .registry import NodeType
 
@@ -63,13 +63,9 @@ def call_over_lists(
         GraphBuilder.set_default_prefix(node_id, index, 0)
         result = function(**kwargs)
         if inspect.isawaitable(result):
-            result = start_task(result) if start_task else asyncio.run(_await(result))
+            result = start_task(result) if start_task else resolve(result)
         results.append(result)
     return results
-
-
-async def _await(awaitable):
-    return await awaitable
 
 
 def _blocker(kwargs: dict, input_is_list: bool) -> ExecutionBlocker | None:

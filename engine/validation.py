@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._aio import resolve
+from .errors import full_name
 from .graph import ExecutionBlocker
 from .registry import NodeRegistry, NodeType
 
@@ -274,7 +275,7 @@ class _Validator:
         except Exception as exc:
             info = {
                 "exception_message": str(exc),
-                "exception_type": _type_name(type(exc)),
+                "exception_type": full_name(type(exc)),
                 "traceback": traceback.format_tb(exc.__traceback__),
             }
             if is_root:
@@ -683,8 +684,3 @@ def _text(value: Any, limit: int = 200) -> str:
     except Exception:
         text = hex(value) if isinstance(value, int) else f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _type_name(cls: type) -> str:
-    module = cls.__module__
-    return cls.__qualname__ if module in (None, "builtins") else f"{module}.{cls.__qualname__}"

@@ -345,8 +345,19 @@ def _accepts_undeclared(cls: type) -> bool:
     return any(p.kind is p.VAR_KEYWORD for p in parameters)
 
 
+def terminal_nodes(prompt: dict[str, dict]) -> list[str]:
+    """The nodes of ``prompt`` whose values no other node consumes, in prompt order."""
+    consumed = {
+        value[0]
+        for node in prompt.values()
+        for value in node.get("inputs", {}).values()
+        if is_link(value)
+    }
+    return [node_id for node_id in prompt if node_id not in consumed]
+
+
 def is_handle(value: Any) -> bool:
     return isinstance(value, (Output, Node))
 
 
-__all__ = ["Graph", "Node", "Output", "is_handle", "is_link", "node_id_of"]
+__all__ = ["Graph", "Node", "Output", "is_handle", "is_link", "node_id_of", "terminal_nodes"]

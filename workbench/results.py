@@ -16,10 +16,9 @@ import io
 import os
 from typing import Any
 
-from engine.graph import is_link
 from nodes import folders
 
-from .graph import Node, Output, node_id_of
+from .graph import Node, Output, node_id_of, terminal_nodes
 
 MAX_PREVIEWS = 8
 THUMBNAIL = 256  # px: the longer side of an inline preview
@@ -208,15 +207,9 @@ class RunResult:
 
     def _terminal_nodes(self) -> list[str]:
         """Nodes whose values nothing in the prompt consumes (and the requested outputs)."""
-        consumed = {
-            v[0]
-            for node in self.prompt.values()
-            for v in node.get("inputs", {}).values()
-            if is_link(v)
-        }
-        targets = set(self.job.targets or [])
+        wanted = set(terminal_nodes(self.prompt)) | set(self.job.targets or [])
         done = self.executed | self.cached
-        return [n for n in self.prompt if n in done and (n not in consumed or n in targets)]
+        return [n for n in self.prompt if n in done and n in wanted]
 
 
 class _Empty:

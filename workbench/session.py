@@ -22,10 +22,9 @@ import nodes
 from engine import Executor, NodeRegistry, PromptQueue
 from engine import node as node_decorator
 from engine.explain import explain as explain_trace
-from engine.graph import is_link
 from nodes import folders
 
-from .graph import Graph, Node, Output, node_id_of
+from .graph import Graph, Node, Output, node_id_of, terminal_nodes
 from .progress_display import ProgressDisplay
 from .results import RunResult
 
@@ -141,7 +140,7 @@ class Workbench:
         if outputs is not None:
             targets = [node_id_of(o) for o in _as_list(outputs)]
         else:
-            targets = None if self._has_output_node(prompt) else _terminal_nodes(prompt) or None
+            targets = None if self._has_output_node(prompt) else terminal_nodes(prompt) or None
         display = ProgressDisplay(prompt) if progress and wait else None
         jobs = self.queue.submit(
             prompt, outputs=targets, number=number, on_event=display.on_event if display else None
@@ -268,16 +267,6 @@ def _quietly(wait, timeout=None):
         pass
     except concurrent.futures.TimeoutError as exc:
         raise TimeoutError from exc
-
-
-def _terminal_nodes(prompt: dict) -> list[str]:
-    consumed = {
-        value[0]
-        for node in prompt.values()
-        for value in node.get("inputs", {}).values()
-        if is_link(value)
-    }
-    return [node_id for node_id in prompt if node_id not in consumed]
 
 
 def _as_list(outputs) -> list:
