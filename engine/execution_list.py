@@ -6,7 +6,7 @@ State, all mutated only by the methods below, from the run's thread:
 - ``block_count[n]``: how many things ``n`` still waits for: one per producer
   linked to it that has not completed, plus one per external block (an async
   node's task in flight).
-- ``blocking[p]``: the consumers waiting for ``p``, and on which of its outputs.
+- ``blocking[p]``: the consumers waiting for ``p`` (a dict used as an ordered set).
 - ``staged``: the node handed out by ``stage()`` and not yet completed or unstaged.
 - ``_ready``: nodes with nothing to wait for, in four FIFO tiers, so that
   picking the next node is O(1) (ComfyUI scans every pending node per step,
@@ -26,13 +26,12 @@ from collections.abc import Callable, Iterable
 class ExecutionList:
     def __init__(
         self,
-        links_of: Callable[[str, bool], Iterable[tuple[str, int]]],
+        links_of: Callable[[str, bool], Iterable[str]],
         available: Callable[[str], bool],
         is_eager: Callable[[str], bool],
         is_output: Callable[[str], bool],
     ):
-        """``links_of(node, include_lazy)`` gives the (producer, slot) pairs the node
-        needs; ``available(producer)`` tells whether a producer's outputs are
+        """``links_of(node, include_lazy)`` gives the producers the node needs; ``available(producer)`` tells whether a producer's outputs are
         already at hand (completed or cached); ``is_eager`` marks output and async
         nodes, ``is_output`` output nodes."""
         self._links_of = links_of
@@ -41,7 +40,7 @@ class ExecutionList:
         self._is_output = is_output
         self.pending: dict[str, None] = {}
         self.block_count: dict[str, int] = {}
-        self.blocking: dict[str, dict[str, set[int]]] = {}
+        self.blocking: dict[str, dict[str, None]] = {}
         self.staged: str | None = None
         self.external_blocks = 0
         self._ready: tuple[deque, ...] = (deque(), deque(), deque(), deque())
@@ -55,25 +54,27 @@ class ExecutionList:
         """Add ``node_id`` and, transitively, every producer it needs that is not at hand."""
         stack = [(node_id, include_lazy)]
         added = []
+        pending, available = self.pending, self._available
         while stack:
             current, lazy = stack.pop()
-            if current in self.pending:
+            if current in pending:
                 continue
-            self.pending[current] = None
+            pending[current] = None
             self.block_count.setdefault(current, 0)
             added.append(current)
-            for producer, slot in self._links_of(current, lazy):
-                if not self._available(producer):
-                    self._link(producer, slot, current)
+            for producer in self._links_of(current, lazy):
+                # A pending producer was found not at hand when it was added.
+                if producer in pending or not available(producer):
+                    self._link(producer, current)
                     stack.append((producer, False))
         for current in added:  # after all links exist, so the tiers see the consumers
             self._queue_if_ready(current)
 
-    def add_strong_link(self, producer: str, slot: int, consumer: str) -> None:
+    def add_strong_link(self, producer: str, consumer: str) -> None:
         """Make ``consumer`` wait for ``producer`` (adding it to the run if needed)."""
         if self._available(producer):
             return
-        self._link(producer, slot, consumer)
+        self._link(producer, consumer)
         self.add_node(producer)
 
     def add_external_block(self, node_id: str) -> Callable[[], None]:
@@ -124,12 +125,13 @@ class ExecutionList:
                     changed = True
         return [n for n in self.pending if n in remaining]
 
-    def _link(self, producer: str, slot: int, consumer: str) -> None:
-        consumers = self.blocking.setdefault(producer, {})
+    def _link(self, producer: str, consumer: str) -> None:
+        consumers = self.blocking.get(producer)
+        if consumers is None:
+            consumers = self.blocking[producer] = {}
         if consumer not in consumers:
-            consumers[consumer] = set()
-            self.block_count[consumer] = self.block_count.get(consumer, 0) + 1
-        consumers[consumer].add(slot)
+            consumers[consumer] = None
+            self.block_count[consumer] += 1
 
     def _release(self, node_id: str) -> None:
         self.block_count[node_id] -= 1

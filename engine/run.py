@@ -124,8 +124,8 @@ class Run:
         info = self.node_info(node_id)
         requested = self.requested.get(node_id, ())
         return [
-            (producer, slot)
-            for name, producer, slot in info.links
+            producer
+            for name, producer, _ in info.links
             if include_lazy or name not in info.lazy or name in requested
         ]
 
@@ -313,8 +313,7 @@ class Run:
             if needed:
                 self.requested.setdefault(node_id, set()).update(needed)
                 for name in needed:
-                    producer, slot = info.inputs[name]
-                    self.list.add_strong_link(producer, int(slot), node_id)
+                    self.list.add_strong_link(info.inputs[name][0], node_id)
                 return None
         channel = self.progress[node_id] = progress.NodeProgress(node_id, self)
         token = progress._current.set(channel)
@@ -414,7 +413,7 @@ class Run:
     def expand(self, node_id: str, subgraphs: list) -> None:
         """Add the node's returned subgraphs to the run; the node waits for their outputs."""
         new_outputs: list[str] = []
-        links: list[tuple[str, int]] = []
+        producers: list[str] = []
         for graph, result in subgraphs:
             if graph is None:
                 continue
@@ -430,12 +429,12 @@ class Run:
                 )
                 if self.is_output(new_id):
                     new_outputs.append(new_id)
-            links.extend((r[0], int(r[1])) for r in result if is_link(r))
+            producers.extend(r[0] for r in result if is_link(r))
         self.pending_subgraphs[node_id] = subgraphs
         for new_id in new_outputs:
             self.list.add_node(new_id)
-        for producer, slot in links:
-            self.list.add_strong_link(producer, slot, node_id)
+        for producer in producers:
+            self.list.add_strong_link(producer, node_id)
 
     def resolve_subgraph(self, node_id: str, info: NodeInfo) -> list:
         resolved = []
