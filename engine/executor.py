@@ -223,6 +223,7 @@ class Executor:
             )
         run = Run(self, prompt_id, validation.prompt, extra_data, collecting)
         run.unchanged = validation.unchanged
+        run.order = validation.order
         result = ExecutionResult(prompt_id, "success", node_errors=validation.node_errors)
         self.events.emit("execution_start", prompt_id)
         self.outputs.begin()

@@ -72,6 +72,7 @@ class Run:
         self.started: dict[str, float] = {}
         self.targets: set[str] = set()
         self.unchanged: set[str] = set()  # nodes validation found unchanged since the last run
+        self.order: list[str] = []  # validation's walk: valid nodes, each after its producers
         self.adopted = False  # signatures taken whole from the last run
         self._consumers: dict[str, set[str]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -195,6 +196,8 @@ class Run:
         self.targets = set(targets)
         try:
             self.adopt_unchanged_signatures()
+            if not self.adopted:
+                self.signatures.forward(self.order)
             for target in targets:
                 # A cached target is still staged (to report its ui), without its producers.
                 entry = self.lookup(target)

@@ -110,6 +110,25 @@ class Signatures:
                 mine[node_id] = key
         self.learnt = learnt
 
+    def forward(self, node_ids) -> None:
+        """Sign ``node_ids``, given each after its producers: one pass, no walking.
+
+        Nodes with lazy inputs or ``IS_CHANGED``, and those downstream of them, are
+        left to ``get``: it asks only for what the run needs, and node code
+        (``IS_CHANGED``, a lazy node's evidence) must not run for a node that
+        only a lazy input the run never evaluates leads to.
+        """
+        keys, links_of, eager_key = self.keys, self._links, self._eager_key
+        for node_id in node_ids:
+            links = links_of(node_id)
+            if links.lazy or links.volatile:
+                continue
+            for producer in links.producers:
+                if producer not in keys:
+                    break
+            else:
+                keys[node_id] = eager_key(node_id, links)
+
     def get(self, node_id: str) -> str | None:
         """The node's signature, or None while it cannot be known before the node runs."""
         key = self.keys.get(node_id)

@@ -41,6 +41,9 @@ class ValidationResult:
     node_errors: dict[str, dict] = field(default_factory=dict)
     prompt: dict[str, dict] = field(default_factory=dict)  # with constants converted
     unchanged: set[str] = field(default_factory=set)  # nodes the memo showed as unchanged
+    # The valid nodes walked, each after the nodes it links to (empty if the memo
+    # showed every node unchanged and nothing was walked).
+    order: list[str] = field(default_factory=list)
 
 
 def error(type: str, message: str, details: str = "", **extra_info: Any) -> dict:
@@ -595,8 +598,9 @@ def validate_prompt(
             "\n".join(failures),
         )
         return ValidationResult(False, failed, [], node_errors, validator.normalized)
+    order = [node_id for node_id, (valid, _, _) in validator.validated.items() if valid]
     return ValidationResult(
-        True, None, good, node_errors, validator.normalized, validator.unchanged
+        True, None, good, node_errors, validator.normalized, validator.unchanged, order
     )
 
 
