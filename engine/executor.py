@@ -235,7 +235,7 @@ class Executor:
             self._drop_objects(validation.prompt.keys())
             self._last_keys = run.signatures.keys
             self._signature_memo = run.signatures.learnt
-            self._node_infos = run.info
+            self._node_infos = infos = dict(run.info)  # a plain dict: makes nothing on a miss
             self._last_heads = {name: spec.head for name, spec in run.specs.items()}
             self._last_fleeting = run.signatures.fleeting
         result.executed = run.executed
@@ -244,7 +244,7 @@ class Executor:
         result.timings = run.timings
         result.trace = RunTrace(
             keys=run.signatures.keys,
-            links=LinksView(run.info),
+            links=LinksView(infos),
             changed=run.signatures.changed,
             executed=result.executed,
             cached=result.cached,

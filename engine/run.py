@@ -17,6 +17,7 @@ import gc
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import progress
@@ -42,6 +43,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class NodeInfos(dict):
+    """node id -> NodeInfo, each made by ``make(node_id)`` on first use: a made one
+    costs a plain dict lookup, which the hot path does several times per node."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[str], NodeInfo]):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, node_id: str) -> NodeInfo:
+        info = self[node_id] = self.make(node_id)
+        return info
+
+
 class Run:
     """The state of one prompt's execution (see the module docstring)."""
 
@@ -55,7 +71,7 @@ class Run:
         self.extra_data = extra_data
         self.dynprompt = DynamicPrompt(prompt)
         self.specs: dict[str, ClassInfo] = {}
-        self.info: dict[str, NodeInfo] = {}
+        self.info = NodeInfos(self.make_info)  # node id -> NodeInfo, made on first use
         self.signatures = Signatures(
             self.node_links, self.is_changed, executor.evidence, executor._signature_memo
         )
@@ -80,10 +96,7 @@ class Run:
 
     # --- what the signature, the execution list and the node call need of a node ---
 
-    def node_info(self, node_id: str) -> NodeInfo:
-        info = self.info.get(node_id)
-        if info is not None:
-            return info
+    def make_info(self, node_id: str) -> NodeInfo:
         node = self.dynprompt.get_node(node_id)
         node_type = self.ex.registry.get(node.get("class_type"))
         if node_type is None:
@@ -95,18 +108,15 @@ class Run:
             # Validation found the node as it was in the last run: so is its info,
             # unless the globals its code reads have changed since.
             info = self.ex._node_infos.get(node_id)
-            if info is not None and info.spec.head != spec.head:
-                info = None
-        if info is None:
-            info = NodeInfo(node_id, node, node_type, spec)
-        self.info[node_id] = info
-        return info
+            if info is not None and info.spec.head == spec.head:
+                return info
+        return NodeInfo(node_id, node, node_type, spec)
 
     def node_links(self, node_id: str) -> NodeLinks:
-        return self.node_info(node_id).signature_links
+        return self.info[node_id].signature_links
 
     def is_changed(self, node_id: str) -> Any:
-        info = self.node_info(node_id)
+        info = self.info[node_id]
         inputs = self.input_values(info, constants_only=True)
         results = call_over_lists(
             info.type.cls,
@@ -122,7 +132,7 @@ class Run:
     def links_of(self, node_id: str, include_lazy: bool):
         if node_id in self.values:  # at hand (a cached target): its producers are not needed
             return []
-        info = self.node_info(node_id)
+        info = self.info[node_id]
         requested = self.requested.get(node_id, ())
         return [
             producer
@@ -131,10 +141,10 @@ class Run:
         ]
 
     def is_output(self, node_id: str) -> bool:
-        return self.node_info(node_id).type.is_output
+        return self.info[node_id].type.is_output
 
     def is_eager(self, node_id: str) -> bool:
-        t = self.node_info(node_id).type
+        t = self.info[node_id].type
         return t.is_output or t.is_async
 
     def available(self, node_id: str) -> bool:
@@ -249,7 +259,7 @@ class Run:
         seen = set(frontier)
         while frontier:
             node_id = frontier.pop()
-            info = self.node_info(node_id)
+            info = self.info[node_id]
             for name, producer, _ in info.links:
                 if name not in info.lazy and producer not in seen:
                     seen.add(producer)
@@ -259,7 +269,7 @@ class Run:
 
     def run_node(self, node_id: str) -> bool:
         """Run (or serve from cache) the staged node; False if it must wait for more inputs."""
-        info = self.node_info(node_id)
+        info = self.info[node_id]
         if node_id in self.pending_subgraphs:
             outputs, ui = self.resolve_subgraph(node_id, info), {}
         elif node_id in self.pending_async:
@@ -403,7 +413,7 @@ class Run:
                 "execution_error",
                 self.prompt_id,
                 node_id=node_id,
-                node_type=self.node_info(node_id).type.name,
+                node_type=self.info[node_id].type.name,
                 exception_message=f"Execution Blocked: {blocker.message}",
                 exception_type="ExecutionBlocked",
                 traceback=[],
