@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Any
 
 
 class ExecutionList:
@@ -28,16 +29,15 @@ class ExecutionList:
         self,
         links_of: Callable[[str, bool], Iterable[str]],
         available: Callable[[str], bool],
-        is_eager: Callable[[str], bool],
-        is_output: Callable[[str], bool],
+        node_type: Callable[[str], Any],
     ):
-        """``links_of(node, include_lazy)`` gives the producers the node needs; ``available(producer)`` tells whether a producer's outputs are
-        already at hand (completed or cached); ``is_eager`` marks output and async
-        nodes, ``is_output`` output nodes."""
+        """``links_of(node, include_lazy)`` gives the producers the node needs;
+        ``available(producer)`` tells whether a producer's outputs are
+        already at hand (completed or cached); ``node_type(node)`` whether it is
+        an output node (``.is_output``) or an async one (``.is_async``)."""
         self._links_of = links_of
         self._available = available
-        self._is_eager = is_eager
-        self._is_output = is_output
+        self._node_type = node_type
         self.pending: dict[str, None] = {}
         self.block_count: dict[str, int] = {}
         self.blocking: dict[str, dict[str, None]] = {}
@@ -45,7 +45,8 @@ class ExecutionList:
         self.external_blocks = 0
         self._ready: tuple[deque, ...] = (deque(), deque(), deque(), deque())
         self._queued: set[str] = set()
-        self._outputs: dict[str, bool] = {}  # node id -> is an output node
+        self._outputs: set[str] = set()  # the output nodes added
+        self._eager: set[str] = set()  # the output and async nodes added: they run first
 
     def is_empty(self) -> bool:
         return not self.pending
@@ -62,6 +63,11 @@ class ExecutionList:
             pending[current] = None
             self.block_count.setdefault(current, 0)
             added.append(current)
+            kind = self._node_type(current)
+            if kind.is_output:
+                self._outputs.add(current)
+            if kind.is_output or kind.is_async:
+                self._eager.add(current)
             for producer in self._links_of(current, lazy):
                 # A pending producer was found not at hand when it was added.
                 if producer in pending or not available(producer):
@@ -110,8 +116,10 @@ class ExecutionList:
         if self.staged == node_id:
             self.staged = None
         self.pending.pop(node_id, None)
-        for consumer in self.blocking.pop(node_id, {}):
-            self._release(consumer)
+        block_count = self.block_count
+        for consumer in self.blocking.pop(node_id, ()):
+            block_count[consumer] -= 1
+            self._queue_if_ready(consumer)
 
     def nodes_in_cycle(self) -> list[str]:
         """Pending nodes on or between cycles (call when nothing can be staged)."""
@@ -148,24 +156,15 @@ class ExecutionList:
             self._ready[self._tier(node_id)].append(node_id)
 
     def _tier(self, node_id: str) -> int:
-        if self._is_eager(node_id):  # asked once per node: not worth remembering
+        if node_id in self._eager:
             return 0
-        blocking, output = self.blocking, self._output
+        blocking, outputs = self.blocking, self._outputs
         consumers = blocking.get(node_id)
         if not consumers:
             return 3
+        if not outputs.isdisjoint(consumers):
+            return 1
         for consumer in consumers:
-            if output(consumer):
-                return 1
-        for consumer in consumers:
-            for next_consumer in blocking.get(consumer, ()):
-                if output(next_consumer):
-                    return 2
+            if not outputs.isdisjoint(blocking.get(consumer, ())):
+                return 2
         return 3
-
-    def _output(self, node_id: str) -> bool:
-        """``is_output``, remembered: tiers ask it of the same nodes again and again."""
-        known = self._outputs.get(node_id)
-        if known is None:
-            known = self._outputs[node_id] = self._is_output(node_id)
-        return known

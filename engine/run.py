@@ -35,6 +35,7 @@ from .execution_list import ExecutionList
 from .graph import DynamicPrompt, ExecutionBlocker, is_link
 from .node_call import call_over_lists, merge_outputs, outputs_from_returns
 from .node_info import ClassInfo, NodeInfo
+from .registry import NodeType
 from .signatures import NodeLinks, Signatures
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class Run:
         self.signatures = Signatures(
             self.node_links, self.is_changed, executor.evidence, executor._signature_memo
         )
-        self.list = ExecutionList(self.links_of, self.available, self.is_eager, self.is_output)
+        self.list = ExecutionList(self.links_of, self.available, self.node_type)
         self.values: dict[str, list] = {}  # node id -> outputs (a list per slot) at hand this run
         self.executed = executor.executed_node_ids
         self.cached: set[str] = set()
@@ -143,9 +144,8 @@ class Run:
     def is_output(self, node_id: str) -> bool:
         return self.info[node_id].type.is_output
 
-    def is_eager(self, node_id: str) -> bool:
-        t = self.info[node_id].type
-        return t.is_output or t.is_async
+    def node_type(self, node_id: str) -> NodeType:
+        return self.info[node_id].type
 
     def available(self, node_id: str) -> bool:
         """True if ``node_id``'s outputs are at hand: produced this run, or in the cache."""
