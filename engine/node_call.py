@@ -62,7 +62,7 @@ def call_over_lists(
             continue
         GraphBuilder.set_default_prefix(node_id, index, 0)
         result = function(**kwargs)
-        if inspect.isawaitable(result):
+        if type(result) is not tuple and inspect.isawaitable(result):
             result = start_task(result) if start_task else resolve(result)
         results.append(result)
     return results
@@ -92,6 +92,8 @@ def _accepted(function: Callable, inputs: dict) -> dict:
 
 def outputs_from_returns(results: list, node_type: NodeType) -> tuple[list, dict, bool]:
     """(outputs per slot, or subgraph results if expanding; merged ui; expanding?)."""
+    if len(results) == 1 and type(results[0]) is tuple and not any(node_type.output_is_list):
+        return [[value] for value in results[0]], {}, False  # the common case, merged
     values, uis, subgraphs = [], [], []
     expanding = False
     width = len(node_type.return_types)

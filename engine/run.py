@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_NOTHING: frozenset[str] = frozenset()
+
 
 class NodeInfos(dict):
     """node id -> NodeInfo, each made by ``make(node_id)`` on first use: a made one
@@ -480,7 +482,7 @@ class Run:
         channel = self.progress.pop(node_id, None)
         if channel is not None and channel.held is not None:
             channel.flush()
-        key = self.signatures.record(node_id, self.requested.get(node_id, set()))
+        key = self.signatures.record(node_id, self.requested.get(node_id, _NOTHING))
         if self.storable(info):
             entry = CacheEntry(ui or None, outputs)
             self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
@@ -508,7 +510,7 @@ class Run:
 
     def storable(self, info: NodeInfo) -> bool:
         """False for nodes kept out of the persistent cache (``no_cache``, subgraph internals)."""
-        if self.dynprompt.get_node(info.id).get("no_cache"):
+        if info.node.get("no_cache"):
             return False
         if self.ex.subgraph_caching or ":" not in info.id or info.type.is_output:
             return True
