@@ -66,24 +66,25 @@ class NodeInfo:
         plain = True  # every constant compares by value (see Signatures' memo)
         eager: list[tuple[str, str, int]] = []
         lazy: dict[str, tuple[str, int]] = {}
-        links = self.links
+        links, declared, lazy_inputs = self.links, spec.declared, spec.lazy
         for name, value in self.inputs.items():
             if type(value) is list and is_link(value):
                 link = (name, value[0], int(value[1]))
                 links.append(link)
-                if name in spec.lazy:
+                if name in lazy_inputs:
                     lazy[name] = link[1:]
                 else:
                     eager.append(link)
-            elif name in spec.declared:
+            elif name in declared:
                 constants.append((name, value))
-                plain = plain and type(value) in _PLAIN
+                if plain and type(value) not in _PLAIN:
+                    plain = False
         if len(constants) > 1:
-            constants.sort(key=lambda item: item[0])
+            constants.sort()  # by name: names are unique, so values are never compared
         if len(eager) > 1:
             eager.sort()
         self.lazy = lazy.keys()
-        head = spec.head + (f"\x1fid={node_id}" if node_type.not_idempotent else "")
+        head = f"{spec.head}\x1fid={node_id}" if node_type.not_idempotent else spec.head
         producers = [link[1] for link in eager]
         self.signature_links = NodeLinks(
             head, constants, eager, lazy, producers, spec.volatile, plain

@@ -238,29 +238,36 @@ class _Validator:
         """Validate ``root`` and everything it links to, without recursion."""
         if root in self.validated:
             return
+        validated = self.validated
         visiting: dict[str, int] = {}  # node id -> its index on the stack
-        stack: list[tuple[str, list, list, int]] = []
+        stack: list[list] = []  # [node id, errors, deps, index of the next dep]
 
         def enter(node_id: str, via: tuple[str, str] | None) -> None:
             errors, deps = self.check_node(node_id, via, is_root=via is None)
             visiting[node_id] = len(stack)
-            stack.append((node_id, errors, deps, 0))
+            stack.append([node_id, errors, deps, 0])
 
         enter(root, None)
         while stack:
-            node_id, errors, deps, index = stack[-1]
+            top = stack[-1]
+            deps, index = top[2], top[3]
             if index < len(deps):
-                stack[-1] = (node_id, errors, deps, index + 1)
+                top[3] = index + 1
                 input_name, dep = deps[index]
                 if dep in visiting:
                     self.report_cycle([entry[0] for entry in stack[visiting[dep] :]], stack)
-                elif dep not in self.validated:
-                    enter(dep, (node_id, input_name))
+                elif dep not in validated:
+                    enter(dep, (top[0], input_name))
                 continue
             stack.pop()
-            del visiting[node_id]
-            valid = not errors and all(self.validated[d][0] for _, d in deps if d in self.validated)
-            self.validated[node_id] = (valid, errors, [d for _, d in deps])
+            del visiting[top[0]]
+            valid = not top[1]
+            ids = []
+            for _, dep in deps:  # a dep still on the stack closed a cycle: already reported
+                ids.append(dep)
+                if valid and dep in validated and not validated[dep][0]:
+                    valid = False
+            validated[top[0]] = (valid, top[1], ids)
 
     def report_cycle(self, cycle: list[str], stack: list) -> None:
         names = [f"{n} ({self.prompt[n]['class_type']})" for n in cycle + cycle[:1]]
@@ -380,6 +387,8 @@ class _Validator:
         if len(value) != 2:
             return None
         source, slot = value
+        if type(source) is str and type(slot) is int:  # the usual [node id, slot]
+            return (source, slot) if source in self.prompt else None
         if isinstance(source, int) and not isinstance(source, bool):
             source = str(source)
         if not isinstance(source, str) or source not in self.prompt:
@@ -424,7 +433,11 @@ class _Validator:
             )
         received = source_type.return_types[slot]
         received_types[name] = received
-        if "input_types" not in validate_args and not types_match(received, input_type):
+        if (
+            received != input_type  # most links: equal (types_match's own first test)
+            and "input_types" not in validate_args
+            and not types_match(received, input_type)
+        ):
             return None, error(
                 "return_type_mismatch",
                 "Return type mismatch between linked nodes",
