@@ -52,7 +52,18 @@ class ClassInfo:
 class NodeInfo:
     """One node of a run, as the executor sees it (built once per node per run)."""
 
-    __slots__ = ("id", "type", "spec", "inputs", "links", "lazy", "raw", "node", "signature_links")
+    __slots__ = (
+        "id",
+        "type",
+        "spec",
+        "inputs",
+        "links",
+        "producers",
+        "lazy",
+        "raw",
+        "node",
+        "signature_links",
+    )
 
     def __init__(self, node_id: str, node: dict, node_type: NodeType, spec: ClassInfo):
         self.id = node_id
@@ -84,6 +95,7 @@ class NodeInfo:
         if len(eager) > 1:
             eager.sort()
         self.lazy = lazy.keys()
+        self.producers = [link[1] for link in links]  # every producer, in input order
         head = f"{spec.head}\x1fid={node_id}" if node_type.not_idempotent else spec.head
         producers = [link[1] for link in eager]
         self.signature_links = NodeLinks(

@@ -136,6 +136,8 @@ class Run:
         if node_id in self.values:  # at hand (a cached target): its producers are not needed
             return []
         info = self.info[node_id]
+        if not info.lazy:
+            return info.producers
         requested = self.requested.get(node_id, ())
         return [
             producer
@@ -217,7 +219,8 @@ class Run:
                     self.values[target] = entry.outputs
                 self.list.add_node(target)
             self.mark_cached_ancestors()
-            self.ex.events.emit("execution_cached", self.prompt_id, nodes=sorted(self.cached))
+            if self.ex.events.active:
+                self.ex.events.emit("execution_cached", self.prompt_id, nodes=sorted(self.cached))
             # Only a store that reacts to memory pressure needs a look after every node.
             poll = (
                 self.ex.outputs.poll if type(self.ex.outputs).poll is not OutputCache.poll else None
