@@ -14,11 +14,25 @@ executor), fully cached rerun, and a rerun after one source changes, each as
 one-change rerun is also given per node that ran: it should stay flat, since
 only the nodes downstream of the change run. Figures are the best of
 ``--repeat`` runs. The goals are in the README.
+
+Two more columns tell the algorithm's growth from the machine's:
+
+- ``calls``: Python function calls per node (builtins included) in the cold
+  run and in the cached rerun, counted by ``cProfile`` in a run of its own. A
+  linear engine makes the same number per node at every size.
+- ``bare``: the same graph run by a bare Python loop (each node's function
+  called with its inputs, in prompt order, which is topological here; no
+  validation, caching or scheduling), µs per node. Its growth with N is what
+  the memory hierarchy alone costs a Python program walking that many objects.
+
+The last lines give, per graph, how much the time per node grows from the
+first size to the last.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import math
 import os
@@ -89,6 +103,27 @@ def lattice(n: int, value: int = 0) -> tuple[dict, str]:
 
 
 GRAPHS = {"chain": chain, "fan-in": fan_in, "lattice": lattice}
+FUNCTIONS = {f.__name__: f for f in (source, inc, add, total)}
+
+
+def bare(prompt: dict) -> dict:
+    """Run ``prompt`` (in topological order) with nothing but the node calls."""
+    values = {}
+    for node_id, spec in prompt.items():
+        kwargs = {
+            name: values[value[0]][value[1]] if type(value) is list else value
+            for name, value in spec["inputs"].items()
+        }
+        values[node_id] = (FUNCTIONS[spec["class_type"]](**kwargs),)
+    return values
+
+
+def calls_per_node(fn, size: int) -> float:
+    profile = cProfile.Profile()
+    profile.enable()
+    fn()
+    profile.disable()
+    return sum(entry.callcount for entry in profile.getstats()) / size
 
 
 def best(fn, repeat: int):
@@ -119,6 +154,7 @@ def measure(make, n: int, repeat: int) -> dict:
     executor = Executor(registry)
     executor.execute(prompt)
     cached_s, cached_run = best(lambda: executor.execute(prompt), repeat)
+    cached_calls = calls_per_node(lambda: executor.execute(prompt), size)
 
     change_times, changed_run = [], None
     for k in range(repeat):
@@ -129,6 +165,8 @@ def measure(make, n: int, repeat: int) -> dict:
         change_times.append(time.perf_counter() - start)
     change_s = min(change_times)
     ran = len(changed_run.executed)
+    bare_s, _ = best(lambda: bare(prompt), repeat)
+    counted = Executor(registry)
     return {
         "nodes": size,
         "validate": validate_s / size * 1e6,
@@ -139,6 +177,9 @@ def measure(make, n: int, repeat: int) -> dict:
         "change": change_s / size * 1e6,
         "change_ran": ran,
         "change_per_ran": change_s / max(ran, 1) * 1e6,
+        "cold_calls": calls_per_node(lambda: counted.execute(prompt), size),
+        "cached_calls": cached_calls,
+        "bare": bare_s / size * 1e6,
     }
 
 
@@ -151,19 +192,38 @@ def main() -> None:
 
     header = (
         f"{'graph':8} {'nodes':>6} | {'validate':>8} | {'cold':>7} {'ran':>6} | "
-        f"{'cached':>7} {'ran':>4} | {'1-change':>8} {'ran':>6} {'per ran':>8}"
+        f"{'cached':>7} {'ran':>4} | {'1-change':>8} {'ran':>6} {'per ran':>8} | "
+        f"{'calls':>11} | {'bare':>5}"
     )
-    print("µs per node of the graph (1-change: also µs per node that ran)")
+    print("µs per node of the graph (1-change: also µs per node that ran;")
+    print("calls: Python calls per node, cold/cached; bare: a bare Python loop, µs per node)")
     print(header)
     print("-" * len(header))
+    growth = []
     for name, make in GRAPHS.items():
+        first = last = None
         for n in sizes:
             m = measure(make, n, args.repeat)
+            first, last = first or m, m
+            calls = f"{m['cold_calls']:.0f}/{m['cached_calls']:.0f}"
             print(
                 f"{name:8} {m['nodes']:>6} | {m['validate']:>8.2f} | {m['cold']:>7.2f} {m['cold_ran']:>6} | "
                 f"{m['cached']:>7.2f} {m['cached_ran']:>4} | {m['change']:>8.2f} {m['change_ran']:>6} "
-                f"{m['change_per_ran']:>8.2f}"
+                f"{m['change_per_ran']:>8.2f} | {calls:>11} | {m['bare']:>5.2f}"
             )
+        ratios = ", ".join(
+            f"{label} {last[key] / first[key]:.2f}×"
+            for label, key in (
+                ("cold", "cold"),
+                ("cached", "cached"),
+                ("calls cold", "cold_calls"),
+                ("calls cached", "cached_calls"),
+                ("bare", "bare"),
+            )
+        )
+        growth.append(f"{name:8} {first['nodes']} → {last['nodes']} nodes, per node: {ratios}")
+    print()
+    print("\n".join(growth))
 
 
 if __name__ == "__main__":
