@@ -88,7 +88,10 @@ class ClassicCache(OutputCache):
             self.entries.pop(key, None)
 
     def end(self, prompt_node_ids):
-        gone = [n for n, (root, _) in self.owner.items() if root not in prompt_node_ids]
+        owner = self.owner
+        # A set difference first (no Python loop over every node): an expanded node is
+        # not in the prompt but stays while the node it descends from is.
+        gone = [n for n in owner.keys() - prompt_node_ids if owner[n][0] not in prompt_node_ids]
         for node_id in gone:
             self._release(self.owner.pop(node_id)[1])
 

@@ -255,10 +255,11 @@ class Executor:
         return result
 
     def _drop_objects(self, prompt_node_ids) -> None:
+        objects = self.objects
         for node_id in [
-            n for n, (root, _, _) in self.objects.items() if root not in prompt_node_ids
+            n for n in objects.keys() - prompt_node_ids if objects[n][0] not in prompt_node_ids
         ]:
-            del self.objects[node_id]
+            del objects[node_id]
 
     def _free(self) -> None:
         self.outputs.clear()

@@ -256,9 +256,10 @@ class Run:
         if self.adopted:
             # The last run's keys are this run's, for exactly the nodes the targets
             # reach: one pass over them, in order, instead of a walk.
+            cached, lookup = self.cached, self.lookup
             for node_id in self.signatures.keys:
-                if node_id not in self.cached and self.lookup(node_id, load=False):
-                    self.cached.add(node_id)
+                if node_id not in cached and lookup(node_id, load=False):
+                    cached.add(node_id)
             return
         frontier = list(self.cached)
         seen = set(frontier)

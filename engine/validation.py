@@ -177,7 +177,8 @@ class _Validator:
         deps = known[3]
         prompt = self.prompt
         for (_, producer), linked_type in zip(deps, known[2], strict=True):
-            if prompt.get(producer, {}).get("class_type") != linked_type:
+            linked = prompt.get(producer)
+            if linked is None or linked["class_type"] != linked_type:
                 return None
         self.learnt[node_id] = known
         self.unchanged.add(node_id)
