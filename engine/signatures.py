@@ -114,9 +114,9 @@ class Signatures:
         """Sign ``node_ids``, given each after its producers: one pass, no walking.
 
         Nodes with lazy inputs or ``IS_CHANGED``, and those downstream of them, are
-        left to ``get``: it asks only for what the run needs, and node code
-        (``IS_CHANGED``, a lazy node's evidence) must not run for a node that
-        only a lazy input the run never evaluates leads to.
+        left to ``get``, which signs only what the run asks for: ``IS_CHANGED`` is
+        node code, and must not run for a node that only an unevaluated lazy
+        input leads to.
         """
         keys, links_of, eager_key = self.keys, self._links, self._eager_key
         for node_id in node_ids:

@@ -150,6 +150,32 @@ def test_is_changed_called_once_per_node_per_prompt(ex, cache_mode):
             assert calls == 1, f"run {run}"
 
 
+def test_no_node_code_runs_behind_an_unevaluated_lazy_input(ex, cache_mode):
+    """A node only an unevaluated lazy input leads to is neither run nor asked IS_CHANGED;
+    its plain producer is signed (cheaply) but not run."""
+    prompt = {
+        "1": {"class_type": "Bool", "inputs": {"value": True}},
+        "2": {"class_type": "Int", "inputs": {"value": 1}},
+        "3": {"class_type": "Int", "inputs": {"value": 2}},
+        "4": {"class_type": "CountIsChanged", "inputs": {"x": ["3", 0], "tag": "a"}},
+        "5": {
+            "class_type": "LazySwitch",
+            "inputs": {"switch": ["1", 0], "on_true": ["2", 0], "on_false": ["4", 0]},
+        },
+        "6": {"class_type": "Output", "inputs": {"value": ["5", 0]}},
+    }
+    r = ex.execute(prompt)
+    assert r.status == "success"
+    assert ui_value(r, "6") == 1
+    assert r.executed == {"1", "2", "5", "6"}
+    assert LOG.is_changed["CountIsChanged"] == 0
+    prompt["1"]["inputs"]["value"] = False
+    r = ex.execute(prompt)
+    assert ui_value(r, "6") == 2
+    assert {"3", "4"} <= r.executed
+    assert LOG.is_changed["CountIsChanged"] == 1
+
+
 def test_is_changed_value_change_reruns(ex, cache_mode):
     def prompt(tag):
         return {

@@ -502,6 +502,21 @@ def test_invalid_branch_does_not_stop_valid_outputs(reg):
     assert [e["type"] for e in entry["errors"]] == ["value_bigger_than_max"]
 
 
+def test_order_lists_the_valid_nodes_each_after_its_producers(reg):
+    """The executor signs the prompt in this order, in one pass."""
+    prompt = {
+        "out": sink(["mid", 0]),
+        "mid": {"class_type": "Pass", "inputs": {"x": ["src", 0]}},
+        "src": const(3),
+        "bad": const(99),
+        "bad_out": sink(["bad", 0]),
+        "unreached": const(1),
+    }
+    v = validate_prompt(prompt, reg, outputs=["out", "bad_out"])
+    assert v.ok
+    assert v.order == ["src", "mid", "out"]
+
+
 def test_dangling_link_fails_only_its_output(reg):
     """Case 13: one output depends on a node removed from the prompt."""
     prompt = {"1": const(1), "2": sink(["1", 0]), "3": sink(["7", 0])}
