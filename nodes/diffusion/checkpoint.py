@@ -9,9 +9,11 @@ A Workbench model file is a ``.safetensors`` file whose (string) metadata holds:
 
 No pickle anywhere: ``load_checkpoint`` memory-maps the file with
 ``safetensors.safe_open``, checks every tensor's name and shape against the
-module that the config builds, and only then copies the weights in. Every way a
-file can be wrong raises ``ModelFileError`` with a message that says which file
-and what is wrong with it.
+module that the config builds on PyTorch's ``meta`` device (shapes without
+memory, so a config far bigger than its file allocates nothing), and only then
+builds the module for real and copies the weights in. Every way a file can be
+wrong raises ``ModelFileError`` with a message that says which file and what is
+wrong with it.
 """
 
 from __future__ import annotations
@@ -83,8 +85,10 @@ def load_checkpoint(path: str | os.PathLike, dtype: torch.dtype = torch.float32)
     try:
         with safe_open(path, framework="pt") as f:
             metadata = dict(f.metadata() or {})
-            module, architecture, config = _build(path, metadata)
-            _check_tensors(path, f, module)
+            with torch.device("meta"):
+                skeleton, architecture, config = _build(path, metadata)
+            _check_tensors(path, f, skeleton)
+            module = ARCHITECTURES[architecture](config)  # as big as the file's tensors
             state = {name: f.get_tensor(name).to(dtype) for name in f.keys()}  # noqa: SIM118
     except SafetensorError as exc:
         size = os.path.getsize(path)

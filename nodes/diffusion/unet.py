@@ -39,6 +39,21 @@ class UNetConfig:
     groups: int = 8  # GroupNorm groups
     time_dim: int = 128
 
+    # Bounds that keep even building the module (on the meta device, to check a
+    # file's shapes) cheap, however the config in a file was made.
+    LIMITS = {"image_size": 4096, "in_channels": 64, "groups": 4096, "time_dim": 8192}
+    MAX_LEVELS, MAX_CHANNELS = 8, 4096
+
+    def __post_init__(self) -> None:
+        for name, limit in self.LIMITS.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 1 <= value <= limit:
+                raise ValueError(f"{name} must be an integer from 1 to {limit}, not {value!r}")
+        if not 1 <= len(self.channels) <= self.MAX_LEVELS:
+            raise ValueError(f"channels must list 1 to {self.MAX_LEVELS} levels")
+        if not all(1 <= c <= self.MAX_CHANNELS for c in self.channels):
+            raise ValueError(f"each level of channels must be from 1 to {self.MAX_CHANNELS}")
+
     @classmethod
     def from_dict(cls, data: dict) -> UNetConfig:
         fields = {f.name for f in dataclasses.fields(cls)}

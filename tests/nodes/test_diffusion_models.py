@@ -104,6 +104,45 @@ def test_bad_config(models):
         load_checkpoint(path)
 
 
+def test_config_out_of_bounds_is_refused_before_building(models):
+    path = models / "levels.safetensors"
+    config = {**TINY.to_dict(), "channels": [8] * 1000}
+    save_file(
+        {"w": torch.zeros(2)},
+        str(path),
+        metadata={"architecture": "PixelUNet", "config": json.dumps(config)},
+    )
+    with pytest.raises(ModelFileError, match="bad PixelUNet config.*channels must list 1 to 8"):
+        load_checkpoint(path)
+
+
+def test_a_config_is_built_for_real_only_once_the_file_matches_it(models, monkeypatch):
+    """Shapes are checked on the meta device: a config of ~100M parameters (400 MB if
+    built) over a tiny file fails without the module ever being built in memory."""
+    built = []
+
+    def build(config):
+        module = checkpoint.PixelUNet(UNetConfig.from_dict(config))
+        built.append(next(module.parameters()).device.type)
+        return module
+
+    monkeypatch.setitem(checkpoint.ARCHITECTURES, "PixelUNet", build)
+    path = models / "huge.safetensors"
+    config = {**TINY.to_dict(), "channels": [1024, 1024], "groups": 8}
+    save_file(
+        tiny_unet().state_dict(),
+        str(path),
+        metadata={"architecture": "PixelUNet", "config": json.dumps(config)},
+    )
+    with pytest.raises(ModelFileError, match="does not match its architecture"):
+        load_checkpoint(path)
+    assert built == ["meta"]
+    built.clear()
+    write_model(models / "fits.safetensors")
+    assert load_checkpoint(models / "fits.safetensors").module.stem.weight.device.type == "cpu"
+    assert built == ["meta", "cpu"]
+
+
 def test_missing_and_unexpected_keys(models):
     state = tiny_unet().state_dict()
     del state["stem.weight"]
