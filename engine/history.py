@@ -20,10 +20,11 @@ On disk (``History(data_dir)``): ``<data_dir>/history.jsonl``, one record per
 line, appended and fsync'd per record, so a crash loses at most the record
 being written. Deletions append a ``{"deleted": prompt_id}`` line. Loading
 skips a corrupt or truncated line with a warning, never fails, and then
-rewrites the file without it. At most ``limit`` records are kept (the oldest
-are dropped from memory); once the file holds more than twice that many lines
-it is compacted: rewritten from memory to a temporary file that atomically
-replaces it. One process writes a data directory at a time.
+rewrites the file without it. At most ``limit`` records are kept, and at most
+``max_bytes`` of them as JSON (the newest record is always kept): the oldest
+are dropped from memory. Once the file holds more than twice as many lines or
+bytes it is compacted: rewritten from memory to a temporary file that
+atomically replaces it. One process writes a data directory at a time.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 FILENAME = "history.jsonl"
 DEFAULT_LIMIT = 10_000  # ComfyUI's MAXIMUM_HISTORY_SIZE
+DEFAULT_MAX_BYTES = 256 * 2**20  # an auto-queue loop over a big prompt writes a lot
 
 
 class HistoryRecord(TypedDict):
@@ -64,14 +66,25 @@ class HistoryRecord(TypedDict):
 class History:
     """Finished runs by prompt id, oldest first; thread-safe. See the module docstring."""
 
-    def __init__(self, data_dir: str | os.PathLike | None = None, limit: int = DEFAULT_LIMIT):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike | None = None,
+        limit: int = DEFAULT_LIMIT,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ):
         if limit < 1:
             raise ValueError(f"history limit must be at least 1, not {limit}")
+        if max_bytes < 1:
+            raise ValueError(f"history max_bytes must be at least 1, not {max_bytes}")
         self.limit = limit
+        self.max_bytes = max_bytes
         self.path = os.path.join(os.fspath(data_dir), FILENAME) if data_dir is not None else None
         self._records: OrderedDict[str, dict] = OrderedDict()
-        self._lock = threading.Lock()  # guards _records, _lines and the file
+        self._sizes: dict[str, int] = {}  # prompt id -> bytes of its record's line
+        self._bytes = 0  # the sum of _sizes
+        self._lock = threading.Lock()  # guards the records, their sizes, the counts and the file
         self._lines = 0  # lines in the file (records and deletions), for compaction
+        self._file_bytes = 0
         if self.path is not None:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             self._load()
@@ -105,17 +118,14 @@ class History:
         record = jsonable(record)
         line = _dumps(record)
         with self._lock:
-            self._records.pop(record["prompt_id"], None)
-            self._records[record["prompt_id"]] = record
-            while len(self._records) > self.limit:
-                self._records.popitem(last=False)
+            self._keep(record["prompt_id"], record, _size(line))
             if self.path is not None:
                 self._write_line(line)
         return record
 
     def delete(self, prompt_id: str) -> bool:
         with self._lock:
-            if self._records.pop(prompt_id, None) is None:
+            if self._forget(prompt_id) is None:
                 return False
             if self.path is not None:
                 self._write_line(_dumps({"deleted": prompt_id}))
@@ -124,8 +134,27 @@ class History:
     def clear(self) -> None:
         with self._lock:
             self._records.clear()
+            self._sizes.clear()
+            self._bytes = 0
             if self.path is not None:
                 self._rewrite()
+
+    def _keep(self, prompt_id: str, record: dict, size: int) -> None:
+        """Add (or replace) a record as the newest, then drop the oldest past the bounds."""
+        self._forget(prompt_id)
+        self._records[prompt_id] = record
+        self._sizes[prompt_id] = size
+        self._bytes += size
+        while len(self._records) > self.limit or (
+            self._bytes > self.max_bytes and len(self._records) > 1
+        ):
+            self._forget(next(iter(self._records)))
+
+    def _forget(self, prompt_id: str) -> dict | None:
+        record = self._records.pop(prompt_id, None)
+        if record is not None:
+            self._bytes -= self._sizes.pop(prompt_id)
+        return record
 
     # --- the file (all called with the lock held) ---
 
@@ -147,7 +176,7 @@ class History:
                 if not isinstance(entry, dict):
                     raise ValueError("not an object")
                 if "deleted" in entry:
-                    self._records.pop(entry["deleted"], None)
+                    self._forget(entry["deleted"])
                     continue
                 prompt_id = entry["prompt_id"]
                 if not isinstance(prompt_id, str):
@@ -155,11 +184,9 @@ class History:
             except Exception:  # bad JSON, bad encoding, nesting too deep, not a record
                 bad.append(number)
                 continue
-            self._records.pop(prompt_id, None)
-            self._records[prompt_id] = entry
-            if len(self._records) > self.limit:
-                self._records.popitem(last=False)
+            self._keep(prompt_id, entry, len(raw) + 1)  # a replay: bounds as when appended
         self._lines = len(lines)
+        self._file_bytes = len(data)
         if bad:
             shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
             warnings.warn(
@@ -168,8 +195,11 @@ class History:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        if bad or self._lines > 2 * self.limit:
+        if bad or self._oversized():
             self._rewrite()
+
+    def _oversized(self) -> bool:
+        return self._lines > 2 * self.limit or self._file_bytes > 2 * self.max_bytes
 
     def _write_line(self, line: str) -> None:
         try:
@@ -178,7 +208,8 @@ class History:
                 f.flush()
                 os.fsync(f.fileno())
             self._lines += 1
-            if self._lines > 2 * self.limit:
+            self._file_bytes += _size(line)
+            if self._oversized():
                 self._rewrite()
         except OSError as exc:
             warnings.warn(f"could not write history to {self.path}: {exc}", RuntimeWarning, 3)
@@ -195,12 +226,18 @@ class History:
             os.replace(tmp, self.path)
             _fsync_dir(os.path.dirname(self.path))
             self._lines = len(self._records)
+            self._file_bytes = self._bytes
         except OSError as exc:
             warnings.warn(f"could not rewrite history {self.path}: {exc}", RuntimeWarning, 3)
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _size(line: str) -> int:
+    """Bytes of ``line`` in the file, newline included."""
+    return len(line.encode("utf-8", "surrogatepass")) + 1
 
 
 def _fsync_dir(path: str) -> None:

@@ -58,7 +58,7 @@ from typing import Any, Literal
 from .autoqueue import AutoQueue, Mode
 from .events import Event, Subscriber
 from .executor import ExecutionResult, Executor, InterruptProcessing
-from .history import DEFAULT_LIMIT, History
+from .history import DEFAULT_LIMIT, DEFAULT_MAX_BYTES, History
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,8 @@ class PromptQueue:
 
     ``data_dir``: where ``history.jsonl`` is kept: by default ``$WORKBENCH_DATA_DIR``
     or ``.workbench`` in the current directory; None keeps history in memory only.
+    ``history_size``, ``history_bytes``: how many records it keeps, and how many
+    bytes of them (the oldest go first).
     ``batch_limit``: the largest batch count ``submit`` accepts. ``grace``:
     seconds before an interrupt is forced into a node that ignores it (None: never).
     """
@@ -160,6 +162,7 @@ class PromptQueue:
         *,
         data_dir: str | os.PathLike | None = DEFAULT_DATA_DIR,
         history_size: int = DEFAULT_LIMIT,
+        history_bytes: int = DEFAULT_MAX_BYTES,
         batch_limit: int = DEFAULT_BATCH_LIMIT,
         grace: float | None = DEFAULT_GRACE,
         debounce: float = 0.1,
@@ -168,7 +171,7 @@ class PromptQueue:
         self.batch_limit = batch_limit
         if data_dir is DEFAULT_DATA_DIR:
             data_dir = os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
-        self.history_store = History(data_dir, history_size)
+        self.history_store = History(data_dir, history_size, history_bytes)
         self.auto = AutoQueue(self, debounce)
         self._cond = threading.Condition(threading.RLock())
         self._heap: list[tuple[tuple, Job]] = []

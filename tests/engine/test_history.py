@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import warnings
 
 import pytest
@@ -256,3 +257,26 @@ def test_history_persists_by_default_in_the_data_dir(registry, data_dir):
     memory_only = PromptQueue(Executor(registry), data_dir=None)
     assert memory_only.history() == [] and memory_only.history_store.path is None
     memory_only.close()
+
+
+def test_history_is_bounded_in_bytes_too(tmp_path):
+    """An auto-queue loop over a big prompt must not grow the history without end."""
+    big = {"prompt": {str(i): {"class_type": "X", "inputs": {"v": "x" * 100}} for i in range(30)}}
+    size = len(json.dumps(record("p0", **big), separators=(",", ":")).encode()) + 1
+    budget = 3 * size + 10  # three records
+    history = History(tmp_path, max_bytes=budget)
+    for i in range(20):
+        history.append(record(f"p{i}", **big))
+        assert (tmp_path / FILENAME).stat().st_size <= 2 * budget + size
+    newest = [f"p{i}" for i in range(17, 20)]
+    assert [r["prompt_id"] for r in history.records()] == newest
+    assert [r["prompt_id"] for r in History(tmp_path, max_bytes=budget).records()] == newest
+    # A smaller budget keeps fewer; a record over the whole budget is still kept.
+    # (Each on a copy of the file: one process writes a data directory at a time.)
+    for smaller in (size + 1, 1):
+        copy = tmp_path / f"copy{smaller}"
+        copy.mkdir()
+        shutil.copy(tmp_path / FILENAME, copy / FILENAME)
+        assert [r["prompt_id"] for r in History(copy, max_bytes=smaller).records()] == ["p19"]
+    history.delete("p19")
+    assert [r["prompt_id"] for r in History(tmp_path, max_bytes=budget).records()] == newest[:2]
