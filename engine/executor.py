@@ -15,7 +15,6 @@ One prompt's execution state and loop are a ``Run`` (``run.py``).
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import sys
 import threading
@@ -23,6 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ._aio import off_the_loop
 from .caches import CacheEntry, make_cache
 from .errors import DependencyCycleError, DuplicateNodeError, InterruptProcessing
 from .events import EventBus, Subscriber
@@ -166,30 +166,19 @@ class Executor:
         extra_data: dict | None = None,
         prompt_id: str | None = None,
     ) -> ExecutionResult:
-        """Validate and run ``prompt`` in this thread; ``outputs`` selects partial-execution targets."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:  # a running event loop here (a Jupyter cell): run on a thread of our own
-            box: list = []
+        """Validate and run ``prompt``; ``outputs`` selects partial-execution targets.
 
-            def target() -> None:
-                try:
-                    box.append(
-                        self.execute(prompt, outputs, extra_data=extra_data, prompt_id=prompt_id)
-                    )
-                except BaseException as exc:  # re-raised in the caller's thread
-                    box.append(exc)
+        It runs in this thread, unless an event loop is running here (a Jupyter
+        cell): then on a thread of its own, while this one waits.
+        """
 
-            thread = threading.Thread(target=target, name="engine-execute")
-            thread.start()
-            thread.join()
-            if isinstance(box[0], BaseException):
-                raise box[0]
-            return box[0]
-        with self._lock:
-            return self._execute(prompt, outputs, extra_data or {}, prompt_id or uuid.uuid4().hex)
+        def run() -> ExecutionResult:
+            with self._lock:
+                return self._execute(
+                    prompt, outputs, extra_data or {}, prompt_id or uuid.uuid4().hex
+                )
+
+        return off_the_loop(run, "engine-execute")
 
     def _execute(self, prompt, outputs, extra_data, prompt_id) -> ExecutionResult:
         with self._state_lock:
