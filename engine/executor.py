@@ -210,9 +210,7 @@ class Executor:
             return ExecutionResult(
                 prompt_id, "invalid", error=validation.error, node_errors=validation.node_errors
             )
-        run = Run(self, prompt_id, validation.prompt, extra_data, collecting)
-        run.unchanged = validation.unchanged
-        run.order = validation.order
+        run = Run(self, prompt_id, validation, extra_data, collecting)
         result = ExecutionResult(prompt_id, "success", node_errors=validation.node_errors)
         self.events.emit("execution_start", prompt_id)
         self.outputs.begin()
@@ -225,7 +223,7 @@ class Executor:
             self._last_keys = run.signatures.keys
             self._signature_memo = run.signatures.learnt
             self._node_infos = infos = dict(run.info)  # a plain dict: makes nothing on a miss
-            self._last_heads = {name: spec.head for name, spec in run.specs.items()}
+            self._last_heads = {name: c.head for name, c in run.classes.items()}
             self._last_fleeting = run.signatures.fleeting
         result.executed = run.executed
         result.cached = run.cached - run.executed

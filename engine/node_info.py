@@ -20,8 +20,10 @@ class ClassInfo:
     # Hidden inputs the engine fills in; any other hidden input gets the prompt's value.
     FILLED = ("UNIQUE_ID", "PROMPT", "DYNPROMPT", "EXTRA_PNGINFO")
 
-    def __init__(self, node_type: NodeType):
-        spec = node_type.input_types()
+    def __init__(self, node_type: NodeType, spec: dict | None = None):
+        """``spec``: the class's ``INPUT_TYPES()`` if already called (by validation)."""
+        if spec is None:
+            spec = node_type.input_types()
         # The signature's first component: the node type, its code, and the globals
         # its code reads (after \x1d, as "name=fingerprint;..." for explain()).
         self.head = f"{node_type.name}\x1f{node_type.code}\x1d{node_type.globals_fingerprint()}"

@@ -40,6 +40,7 @@ from .signatures import NodeLinks, Signatures
 
 if TYPE_CHECKING:
     from .executor import ExecutionResult, Executor
+    from .validation import ValidationResult
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +66,23 @@ class Run:
     """The state of one prompt's execution (see the module docstring)."""
 
     def __init__(
-        self, executor: Executor, prompt_id: str, prompt: dict, extra_data: dict, collecting: bool
+        self,
+        executor: Executor,
+        prompt_id: str,
+        validation: ValidationResult,
+        extra_data: dict,
+        collecting: bool,
     ):
         self.ex = executor
         self.collecting = collecting  # whether the garbage collector runs in node code
         self.prompt_id = prompt_id
-        self.prompt = prompt
+        self.prompt = validation.prompt
         self.extra_data = extra_data
-        self.dynprompt = DynamicPrompt(prompt)
-        self.specs: dict[str, ClassInfo] = {}
+        self.dynprompt = DynamicPrompt(self.prompt)
+        self.validated_specs = validation.specs  # INPUT_TYPES() as validation called it
+        self.unchanged = validation.unchanged  # nodes validation found unchanged since the last run
+        self.order = validation.order  # validation's walk: valid nodes, each after its producers
+        self.classes: dict[str, ClassInfo] = {}
         self.info = NodeInfos(self.make_info)  # node id -> NodeInfo, made on first use
         self.signatures = Signatures(
             self.node_links, self.is_changed, executor.evidence, executor._signature_memo
@@ -90,8 +99,6 @@ class Run:
         self.pending_async: dict[str, list] = {}
         self.started: dict[str, float] = {}
         self.targets: set[str] = set()
-        self.unchanged: set[str] = set()  # nodes validation found unchanged since the last run
-        self.order: list[str] = []  # validation's walk: valid nodes, each after its producers
         self.adopted = False  # signatures taken whole from the last run
         self._consumers: dict[str, set[str]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -104,9 +111,7 @@ class Run:
         node_type = self.ex.registry.get(node.get("class_type"))
         if node_type is None:
             raise KeyError(f"node {node_id}: node type {node.get('class_type')!r} does not exist")
-        spec = self.specs.get(node_type.name)
-        if spec is None:
-            spec = self.specs[node_type.name] = ClassInfo(node_type)
+        spec = self.class_info(node_type)
         if node_id in self.unchanged:
             # Validation found the node as it was in the last run: so is its info,
             # unless the globals its code reads have changed since.
@@ -114,6 +119,13 @@ class Run:
             if info is not None and info.spec.head == spec.head:
                 return info
         return NodeInfo(node_id, node, node_type, spec)
+
+    def class_info(self, node_type: NodeType) -> ClassInfo:
+        known = self.classes.get(node_type.name)
+        if known is None:
+            spec = self.validated_specs.get(node_type.name)  # None for expanded nodes' classes
+            known = self.classes[node_type.name] = ClassInfo(node_type, spec)
+        return known
 
     def node_links(self, node_id: str) -> NodeLinks:
         return self.info[node_id].signature_links
@@ -198,9 +210,7 @@ class Run:
         if not ex._last_keys or ex._last_fleeting or len(self.unchanged) != len(self.prompt):
             return
         for class_type in {node["class_type"] for node in self.prompt.values()}:
-            spec = self.specs.get(class_type)
-            if spec is None:
-                spec = self.specs[class_type] = ClassInfo(ex.registry.get(class_type))
+            spec = self.class_info(ex.registry.get(class_type))
             if spec.volatile or spec.lazy or ex._last_heads.get(class_type) != spec.head:
                 return
         self.signatures.adopt(ex._last_keys, self.prompt, ex._signature_memo)

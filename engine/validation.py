@@ -44,6 +44,7 @@ class ValidationResult:
     # The valid nodes walked, each after the nodes it links to (empty if the memo
     # showed every node unchanged and nothing was walked).
     order: list[str] = field(default_factory=list)
+    specs: dict[str, dict] = field(default_factory=dict)  # class type -> INPUT_TYPES() used
 
 
 def error(type: str, message: str, details: str = "", **extra_info: Any) -> dict:
@@ -582,7 +583,9 @@ def validate_prompt(
     validator = _Validator(prompt, registry, memo)
     if memo is not None and memo.nodes and memo.targets == targets and validator.all_remembered():
         validator.save(targets)
-        return ValidationResult(True, None, targets, {}, validator.normalized, validator.unchanged)
+        return ValidationResult(
+            True, None, targets, {}, validator.normalized, validator.unchanged, [], validator.specs
+        )
     good: list[str] = []
     node_errors: dict[str, dict] = {}
     failures: list[str] = []
@@ -614,7 +617,14 @@ def validate_prompt(
         return ValidationResult(False, failed, [], node_errors, validator.normalized)
     order = [node_id for node_id, (valid, _, _) in validator.validated.items() if valid]
     return ValidationResult(
-        True, None, good, node_errors, validator.normalized, validator.unchanged, order
+        True,
+        None,
+        good,
+        node_errors,
+        validator.normalized,
+        validator.unchanged,
+        order,
+        validator.specs,
     )
 
 

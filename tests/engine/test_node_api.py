@@ -409,3 +409,30 @@ def test_redefining_an_unused_type_keeps_the_cache(cache_mode):
     r = ex.execute(REDEFINE_PROMPT)
     assert r.status == "success", r.error
     assert r.executed == (ALL if cache_mode == "none" else set())
+
+
+def test_input_types_is_called_once_per_class_per_run():
+    """INPUT_TYPES() may list a folder (LoadImage): validation and the run share one call."""
+    calls = []
+
+    class Listed:
+        @classmethod
+        def INPUT_TYPES(cls):
+            calls.append(1)
+            return {"required": {"x": ("INT", {"default": 1})}}
+
+        RETURN_TYPES = ("INT",)
+        FUNCTION = "run"
+        OUTPUT_NODE = True
+
+        def run(self, x):
+            return (x,)
+
+    registry = NodeRegistry()
+    registry.load_mappings({"Listed": Listed})
+    ex = Executor(registry)
+    prompt = {str(i): {"class_type": "Listed", "inputs": {"x": i}} for i in range(3)}
+    for _ in range(3):  # cold, learning, and fully cached
+        calls.clear()
+        assert ex.execute(prompt).ok
+        assert len(calls) == 1
