@@ -88,7 +88,6 @@ class Executor:
     ):
         self.registry = registry
         self.store = store  # consulted when the memory cache misses; given every stored entry
-        self.cache_strategy = cache
         self.outputs = make_cache(cache, lru_size=lru_size, ram_headroom=ram_headroom)
         self.objects: dict[
             str, tuple[str, type, Any]

@@ -114,7 +114,6 @@ def _head(head: str) -> tuple[str, str, dict[str, str]]:
     """(node type, code fingerprint, {global name: fingerprint}) of a signature's head."""
     kind_and_code, _, used = head.partition("\x1d")
     kind, _, code = kind_and_code.partition("\x1f")
-    code = code.split("\x1fid=")[0]
     pairs = (item.split("=", 1) for item in used.split("\x1fid=")[0].split(";") if "=" in item)
     return kind, code, dict(pairs)
 

@@ -13,7 +13,6 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ._aio import resolve
 from .graph import ExecutionBlocker, GraphBuilder
 from .registry import NodeType
 
@@ -25,8 +24,8 @@ def call_over_lists(
     input_is_list: bool,
     *,
     node_id: str,
+    start_task: Callable[[Any], Any],
     on_block: Callable[[str, ExecutionBlocker], Any] | None = None,
-    start_task: Callable[[Any], Any] | None = None,
     filter_kwargs: bool = False,
 ) -> list:
     """Call ``obj.<function_name>`` per list element; one result per call.
@@ -63,7 +62,7 @@ def call_over_lists(
         GraphBuilder.set_default_prefix(node_id, index, 0)
         result = function(**kwargs)
         if type(result) is not tuple and inspect.isawaitable(result):
-            result = start_task(result) if start_task else resolve(result)
+            result = start_task(result)
         results.append(result)
     return results
 

@@ -7,18 +7,13 @@ from typing import Any
 from .graph import is_link
 from .registry import NodeType
 from .signatures import NodeLinks
-from .validation import input_info
-
-_PLAIN = (str, int, float, bool, type(None))
+from .validation import HIDDEN_INPUTS, PLAIN, input_info
 
 
 class ClassInfo:
     """A node class as the hot path needs it: ``INPUT_TYPES()`` digested once per run."""
 
-    __slots__ = ("head", "declared", "lazy", "raw", "defaults", "hidden", "volatile", "lazy_check")
-
-    # Hidden inputs the engine fills in; any other hidden input gets the prompt's value.
-    FILLED = ("UNIQUE_ID", "PROMPT", "DYNPROMPT", "EXTRA_PNGINFO")
+    __slots__ = ("head", "declared", "lazy", "raw", "defaults", "hidden", "volatile")
 
     def __init__(self, node_type: NodeType, spec: dict | None = None):
         """``spec``: the class's ``INPUT_TYPES()`` if already called (by validation)."""
@@ -28,7 +23,6 @@ class ClassInfo:
         # its code reads (after \x1d, as "name=fingerprint;..." for explain()).
         self.head = f"{node_type.name}\x1f{node_type.code}\x1d{node_type.globals_fingerprint()}"
         self.volatile = hasattr(node_type.cls, "IS_CHANGED")
-        self.lazy_check = hasattr(node_type.cls, "check_lazy_status")
         self.lazy: set[str] = set()
         self.raw: set[str] = set()
         self.defaults: dict[str, Any] = {}  # optional inputs' schema defaults
@@ -36,7 +30,7 @@ class ClassInfo:
         self.hidden = {
             name: kind
             for name, kind in hidden.items()
-            if isinstance(kind, str) and kind in self.FILLED
+            if isinstance(kind, str) and kind in HIDDEN_INPUTS  # the engine fills these in
         }
         self.declared: set[str] = {name for name in hidden if name not in self.hidden}
         for category in ("required", "optional"):
@@ -90,7 +84,7 @@ class NodeInfo:
                     eager.append(link)
             elif name in declared:
                 constants.append((name, value))
-                if plain and type(value) not in _PLAIN:
+                if plain and type(value) not in PLAIN:
                     plain = False
         if len(constants) > 1:
             constants.sort()  # by name: names are unique, so values are never compared

@@ -32,7 +32,7 @@ from .errors import (
     summarize,
 )
 from .execution_list import ExecutionList
-from .graph import DynamicPrompt, ExecutionBlocker, is_link
+from .graph import DynamicPrompt, ExecutionBlocker, is_link, iter_links
 from .node_call import call_over_lists, merge_outputs, outputs_from_returns
 from .node_info import ClassInfo, NodeInfo
 from .registry import NodeType
@@ -213,7 +213,7 @@ class Run:
             spec = self.class_info(ex.registry.get(class_type))
             if spec.volatile or spec.lazy or ex._last_heads.get(class_type) != spec.head:
                 return
-        self.signatures.adopt(ex._last_keys, self.prompt, ex._signature_memo)
+        self.signatures.adopt(ex._last_keys, self.prompt)
         self.adopted = True
 
     def execute(self, targets: list[str], result: ExecutionResult) -> None:
@@ -322,7 +322,7 @@ class Run:
         node_id, node_type = info.id, info.type
         obj = self.instance(info)
         inputs = self.input_values(info)
-        if info.spec.lazy_check or hasattr(obj, "check_lazy_status"):
+        if hasattr(obj, "check_lazy_status"):
             missing = {n for n in info.lazy if n not in self.requested.get(node_id, ())}
             asked = call_over_lists(
                 obj,
@@ -424,7 +424,7 @@ class Run:
         return obj
 
     def blocked(self, node_id: str, blocker: ExecutionBlocker) -> ExecutionBlocker:
-        if blocker.message is not None:
+        if blocker.message is not None and self.ex.events.active:
             self.ex.events.emit(
                 "execution_error",
                 self.prompt_id,
@@ -507,9 +507,8 @@ class Run:
                     log.exception("the persistent store could not keep node %s", node_id)
         self.values[node_id] = outputs
         self.executed.add(node_id)
-        self.timings[node_id] = time.perf_counter() - self.started.pop(node_id, time.perf_counter())
+        self.timings[node_id] = time.perf_counter() - self.started.pop(node_id)
         if ui:
-            self.ui[node_id] = ui
             self.emit_executed(node_id, ui)
 
     def emit_executed(self, node_id: str, ui: dict) -> None:
@@ -537,9 +536,8 @@ class Run:
         if self._consumers is None:
             self._consumers = {}
             for consumer, node in self.prompt.items():
-                for value in node.get("inputs", {}).values():
-                    if is_link(value):
-                        self._consumers.setdefault(value[0], set()).add(consumer)
+                for _, producer, _ in iter_links(node.get("inputs", {})):
+                    self._consumers.setdefault(producer, set()).add(consumer)
         return self._consumers.get(node_id, set())
 
     # --- async nodes ---

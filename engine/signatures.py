@@ -100,15 +100,15 @@ class Signatures:
         self._unknown: set[str] = set()  # no signature yet; cleared when a node records one
         self.changed: dict[str, str] = {}  # node id -> IS_CHANGED fingerprint
 
-    def adopt(self, keys: dict[str, str], node_ids, learnt: dict[str, tuple]) -> None:
+    def adopt(self, keys: dict[str, str], node_ids) -> None:
         """Take the last run's signatures of ``node_ids`` as they are (the caller has
-        established that nothing they were made of has changed)."""
+        established that nothing they were made of has changed), and its memo."""
         mine = self.keys
         for node_id in node_ids:
             key = keys.get(node_id)
             if key is not None:
                 mine[node_id] = key
-        self.learnt = learnt
+        self.learnt = self._previous
 
     def forward(self, node_ids) -> None:
         """Sign ``node_ids``, given each after its producers: one pass, no walking.

@@ -28,8 +28,9 @@ from .graph import ExecutionBlocker
 from .registry import NodeRegistry, NodeType
 
 _CONVERTERS = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
-_PLAIN = (str, int, float, bool, type(None))
+PLAIN = (str, int, float, bool, type(None))  # constants that compare by value
 
+# Hidden inputs the engine fills in; any other hidden input gets the prompt's value.
 HIDDEN_INPUTS = ("UNIQUE_ID", "PROMPT", "DYNPROMPT", "EXTRA_PNGINFO")
 
 
@@ -635,7 +636,7 @@ def _snapshot(node: dict) -> tuple | None:
         kind = type(value)
         if kind is list:
             inputs[name] = list(value)
-        elif kind in _PLAIN:
+        elif kind in PLAIN:
             inputs[name] = value
         else:
             return None
