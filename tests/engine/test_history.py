@@ -14,8 +14,9 @@ import torch
 from engine import Executor, History, NodeOutput, PromptQueue, node
 from engine.history import FILENAME, jsonable
 
-from .test_queue import TIMEOUT, make_registry, marked
-from .test_queue import _reset as _reset  # noqa: F401  (fixture)
+from .queue_nodes import TIMEOUT, make_registry, marked
+
+pytestmark = pytest.mark.usefixtures("reset_queue_nodes")
 
 
 def record(prompt_id: str, **fields) -> dict:

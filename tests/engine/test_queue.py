@@ -1,9 +1,9 @@
 """The prompt queue: order, batch count, cancel/clear/interrupt, events, futures.
 
-Graphs are tiny prompt literals over the nodes below. ``gate`` holds the worker
-(ticking progress) until the test opens it, so tests can queue behind a running
-job without sleeping; waits use events and ``Job.result(TIMEOUT)`` with a
-generous timeout, never a sleep standing for "long enough".
+Graphs are tiny prompt literals over the nodes of ``queue_nodes``. ``gate`` holds
+the worker (ticking progress) until the test opens it, so tests can queue behind
+a running job without sleeping; waits use events and ``Job.result(TIMEOUT)`` with
+a generous timeout, never a sleep standing for "long enough".
 """
 
 from __future__ import annotations
@@ -12,177 +12,25 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-import uuid
 
 import pytest
 
-from engine import Executor, Job, NodeOutput, NodeRegistry, PromptQueue, node, progress
+from engine import Job, progress
 
-TIMEOUT = 60.0  # generous: the suite may run on a loaded 2-core machine
+from .queue_nodes import (
+    RAN,
+    TIMEOUT,
+    Gate,
+    gated,
+    hold,
+    marked,
+    spinning,
+    started,
+    v,
+    wait_until,
+)
 
-RAN: list[str] = []  # tags of the `mark` nodes that ran, in order
-_ran_lock = threading.Lock()
-GATES: dict[str, Gate] = {}
-
-
-class Gate:
-    """Holds a ``gate`` (or marks a ``spin``/``nap``) node: ``started`` when it runs, ``open()`` to let it finish."""
-
-    def __init__(self):
-        self.name = uuid.uuid4().hex
-        self.started = threading.Event()
-        self.opened = threading.Event()
-        GATES[self.name] = self
-
-    def open(self) -> None:
-        self.opened.set()
-
-
-@node
-def value(v: int = 0) -> int:
-    return v
-
-
-@node(output=True)
-def mark(x: int, tag: str = "") -> int:
-    with _ran_lock:
-        RAN.append(tag)
-    return NodeOutput(x, ui={"tag": [tag], "x": [x]})
-
-
-@node(output=True)
-def gate(x: int, name: str = "") -> int:
-    """Waits until its gate opens, ticking progress, so an interrupt stops it at once."""
-    g = GATES[name]
-    g.started.set()
-    step = 0
-    while not g.opened.wait(0.005):
-        step += 1
-        progress.update(step, None)
-        if step > TIMEOUT / 0.005:
-            raise TimeoutError("the gate was never opened")
-    return NodeOutput(x, ui={"gate": [name]})
-
-
-@node(output=True)
-def spin(x: int, name: str = "", seconds: float = TIMEOUT) -> int:
-    """A pure-Python loop that never calls progress (bounded, so a failing test ends)."""
-    GATES[name].started.set()
-    deadline = time.monotonic() + seconds
-    i = 0
-    while time.monotonic() < deadline:
-        i += 1
-    return x
-
-
-@node(output=True)
-def nap(x: int, name: str = "", seconds: float = 1.0) -> int:
-    """One native call (``time.sleep``) that Python cannot interrupt."""
-    GATES[name].started.set()
-    time.sleep(seconds)
-    return x
-
-
-@node(output=True)
-def ticks(x: int, n: int = 10, pause: float = 0.0) -> int:
-    for i in range(1, n + 1):
-        progress.update(i, n)
-        if pause:
-            time.sleep(pause)
-    return x
-
-
-@node(output=True)
-def fail(x: int) -> int:
-    raise ValueError("boom")
-
-
-NODES = [value, mark, gate, spin, nap, ticks, fail]
-
-
-def v(x: int = 0) -> dict:
-    return {"class_type": "value", "inputs": {"v": x}}
-
-
-def marked(tag: str, x: int = 0) -> dict:
-    return {"v": v(x), "m": {"class_type": "mark", "inputs": {"x": ["v", 0], "tag": tag}}}
-
-
-def gated(g: Gate, x: int = 0) -> dict:
-    return {"v": v(x), "g": {"class_type": "gate", "inputs": {"x": ["v", 0], "name": g.name}}}
-
-
-def spinning(g: Gate, seconds: float = TIMEOUT) -> dict:
-    inputs = {"x": ["v", 0], "name": g.name, "seconds": seconds}
-    return {"v": v(), "s": {"class_type": "spin", "inputs": inputs}}
-
-
-def started(g: Gate, job: Job) -> bool:
-    """Wait until ``g``'s node runs; False (at once) if the job ends first."""
-    wait_until(lambda: g.started.is_set() or job.done())
-    return g.started.is_set()
-
-
-def wait_until(predicate, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for a condition")
-        time.sleep(0.005)
-
-
-def make_registry() -> NodeRegistry:
-    registry = NodeRegistry()
-    for fn in NODES:
-        registry.register(fn)
-    return registry
-
-
-@pytest.fixture
-def registry() -> NodeRegistry:
-    return make_registry()
-
-
-@pytest.fixture(autouse=True)
-def _reset():
-    RAN.clear()
-    yield
-    for g in list(GATES.values()):
-        g.open()
-    GATES.clear()
-
-
-@pytest.fixture
-def make_queue(registry):
-    """``make_queue(cache=..., **kwargs)`` → a queue on a new executor, shut down after the test."""
-    queues: list[PromptQueue] = []
-
-    def make(cache: str = "classic", **kwargs) -> PromptQueue:
-        kwargs.setdefault("grace", 0.2)
-        q = PromptQueue(Executor(registry, cache=cache), **kwargs)
-        queues.append(q)
-        return q
-
-    yield make
-    for q in queues:
-        q.clear()
-        q.interrupt()
-        for g in GATES.values():
-            g.open()
-        q.close()
-
-
-@pytest.fixture
-def q(make_queue) -> PromptQueue:
-    return make_queue()
-
-
-def hold(q: PromptQueue) -> tuple[Gate, Job]:
-    """Occupy the worker with a gated job; returns the gate (open it to go on) and the job."""
-    g = Gate()
-    (job,) = q.submit(gated(g))
-    assert started(g, job)
-    return g, job
+pytestmark = pytest.mark.usefixtures("reset_queue_nodes")
 
 
 # --- running --------------------------------------------------------------------------

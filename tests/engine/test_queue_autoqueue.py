@@ -8,11 +8,9 @@ import pytest
 
 from engine import node
 
-from .test_queue import RAN, TIMEOUT, Gate, gated, hold, marked, started, wait_until
-from .test_queue import _reset as _reset  # noqa: F401  (fixtures)
-from .test_queue import make_queue as make_queue  # noqa: F401
-from .test_queue import q as q  # noqa: F401
-from .test_queue import registry as registry  # noqa: F401
+from .queue_nodes import RAN, TIMEOUT, Gate, gated, hold, marked, started, wait_until
+
+pytestmark = pytest.mark.usefixtures("reset_queue_nodes")
 
 
 class Dice:
@@ -42,7 +40,7 @@ def broken(x: int) -> int:
 
 
 @pytest.fixture(autouse=True)
-def _more_nodes(registry):  # noqa: F811
+def _more_nodes(registry):
     registry.register(Dice, name="Dice")
     registry.register(broken)
     Dice.rolls = 0
@@ -51,7 +49,7 @@ def _more_nodes(registry):  # noqa: F811
 DICE = {"d": {"class_type": "Dice", "inputs": {"sides": 6}}}
 
 
-def test_modes_are_checked(q):  # noqa: F811
+def test_modes_are_checked(q):
     assert q.auto_mode == "disabled"
     with pytest.raises(ValueError, match="one of disabled, instant, change"):
         q.auto_queue("sometimes", marked("a"))
@@ -62,7 +60,7 @@ def test_modes_are_checked(q):  # noqa: F811
 # --- instant --------------------------------------------------------------------------
 
 
-def test_instant_stops_by_itself_when_a_run_executes_nothing(q):  # noqa: F811
+def test_instant_stops_by_itself_when_a_run_executes_nothing(q):
     first = q.auto_queue("instant", marked("a"))
     assert first is not None and first.auto
     assert q.join(TIMEOUT)
@@ -73,7 +71,7 @@ def test_instant_stops_by_itself_when_a_run_executes_nothing(q):  # noqa: F811
     assert RAN == ["a"]
 
 
-def test_instant_keeps_going_while_a_node_always_runs_until_disabled(q):  # noqa: F811
+def test_instant_keeps_going_while_a_node_always_runs_until_disabled(q):
     q.auto_queue("instant", DICE)
     wait_until(lambda: len(q.history()) >= 3)
     assert q.auto_mode == "instant"
@@ -84,7 +82,7 @@ def test_instant_keeps_going_while_a_node_always_runs_until_disabled(q):  # noqa
     assert q.pending() == [] and len(q.history()) == settled
 
 
-def test_instant_stops_with_clear(q):  # noqa: F811
+def test_instant_stops_with_clear(q):
     q.auto_queue("instant", DICE)
     wait_until(lambda: len(q.history()) >= 2)
     q.clear()
@@ -93,7 +91,7 @@ def test_instant_stops_with_clear(q):  # noqa: F811
     assert q.pending() == []
 
 
-def test_instant_records_the_seed_each_run_used(q):  # noqa: F811
+def test_instant_records_the_seed_each_run_used(q):
     """A callable graph applies the seed policy (increment, here up to 3) before each run."""
     seeds = itertools.chain(range(4), itertools.repeat(3))
     q.auto_queue("instant", lambda: marked("seeded", next(seeds)))
@@ -106,7 +104,7 @@ def test_instant_records_the_seed_each_run_used(q):  # noqa: F811
     assert q.auto_mode == "disabled"
 
 
-def test_instant_stops_when_a_run_fails(q):  # noqa: F811
+def test_instant_stops_when_a_run_fails(q):
     prompt = {"v": {"class_type": "value", "inputs": {"v": 0}}}
     prompt["b"] = {"class_type": "broken", "inputs": {"x": ["v", 0]}}
     q.auto_queue("instant", prompt)
@@ -115,7 +113,7 @@ def test_instant_stops_when_a_run_fails(q):  # noqa: F811
     assert q.auto_mode == "disabled"
 
 
-def test_instant_stops_when_its_run_is_interrupted(q):  # noqa: F811
+def test_instant_stops_when_its_run_is_interrupted(q):
     g = Gate()
     first = q.auto_queue("instant", gated(g))
     assert started(g, first)
@@ -125,7 +123,7 @@ def test_instant_stops_when_its_run_is_interrupted(q):  # noqa: F811
     assert q.auto_mode == "disabled"
 
 
-def test_instant_waits_for_the_queue_to_empty(q):  # noqa: F811
+def test_instant_waits_for_the_queue_to_empty(q):
     g, _ = hold(q)
     q.submit(marked("user"))
     assert q.auto_queue("instant", marked("auto", 1)) is None  # busy: queued when it empties
@@ -140,7 +138,7 @@ def test_instant_waits_for_the_queue_to_empty(q):  # noqa: F811
 # --- change ---------------------------------------------------------------------------
 
 
-def test_change_queues_one_run_per_burst_of_changes(q):  # noqa: F811
+def test_change_queues_one_run_per_burst_of_changes(q):
     assert q.auto_queue("change", marked("a"), debounce=0.3) is None  # stand-by: no run yet
     assert q.join(TIMEOUT) and q.history() == []
 
@@ -156,7 +154,7 @@ def test_change_queues_one_run_per_burst_of_changes(q):  # noqa: F811
     assert [r["prompt"]["v"]["inputs"]["v"] for r in q.history()] == [4, 9]
 
 
-def test_change_with_a_callable_graph_reads_it_when_the_run_is_queued(q):  # noqa: F811
+def test_change_with_a_callable_graph_reads_it_when_the_run_is_queued(q):
     state = {"x": 0}
     q.auto_queue("change", lambda: marked("live", state["x"]), debounce=0.05)
     state["x"] = 5
@@ -165,7 +163,7 @@ def test_change_with_a_callable_graph_reads_it_when_the_run_is_queued(q):  # noq
     assert [r["outputs"]["m"]["x"] for r in q.history()] == [[5]]
 
 
-def test_change_stops_with_clear_and_when_disabled(q):  # noqa: F811
+def test_change_stops_with_clear_and_when_disabled(q):
     q.auto_queue("change", marked("a"), debounce=0.2)
     q.changed()
     q.clear()  # before the debounce ends: the run is never queued
@@ -181,13 +179,13 @@ def test_change_stops_with_clear_and_when_disabled(q):  # noqa: F811
     assert q.history() == []
 
 
-def test_changes_are_ignored_unless_in_change_mode(q):  # noqa: F811
+def test_changes_are_ignored_unless_in_change_mode(q):
     assert q.changed(marked("a")) is False
     assert q.join(TIMEOUT)
     assert q.history() == []
 
 
-def test_auto_queued_jobs_are_marked(q):  # noqa: F811
+def test_auto_queued_jobs_are_marked(q):
     (user,) = q.submit(marked("u"))
     user.result(TIMEOUT)
     auto = q.auto_queue("instant", marked("a", 3))
@@ -195,7 +193,7 @@ def test_auto_queued_jobs_are_marked(q):  # noqa: F811
     assert not user.auto and auto.auto
 
 
-def test_ui_of_auto_runs_reaches_subscribers(q):  # noqa: F811
+def test_ui_of_auto_runs_reaches_subscribers(q):
     outputs = []
     q.subscribe(lambda e: outputs.append(e.data["output"]) if e.type == "executed" else None)
     q.auto_queue("instant", marked("a", 2))
@@ -203,7 +201,7 @@ def test_ui_of_auto_runs_reaches_subscribers(q):  # noqa: F811
     assert outputs == [{"tag": ["a"], "x": [2]}, {"tag": ["a"], "x": [2]}]
 
 
-def test_changes_during_a_slow_run_leave_one_run_of_the_latest_graph(q):  # noqa: F811
+def test_changes_during_a_slow_run_leave_one_run_of_the_latest_graph(q):
     g, running = hold(q)  # a slow run occupies the worker
     q.auto_queue("change", marked("a"), debounce=0.05)
     for x in (1, 2, 3):  # three edits, each after the debounce: three change-runs queued
