@@ -3,7 +3,7 @@
 Tiny ComfyUI V1 classes, in the spirit of ComfyUI's own test nodes. What they
 did is recorded in the module-level ``LOG`` (never in class attributes: those
 are part of a node type's code fingerprint, so mutating them would change the
-cache keys under the test's feet). Call ``LOG.clear()`` before each test.
+cache keys under the test's feet). The engine conftest clears it before each test.
 """
 
 from __future__ import annotations

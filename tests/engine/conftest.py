@@ -1,20 +1,32 @@
 """Fixtures shared by the engine tests.
 
-The queue fixtures run the nodes of ``queue_nodes``; a module with nodes of its
-own overrides ``registry``. ``reset_queue_nodes`` is not autouse: the queue and
-history modules ask for it with ``pytestmark``.
+``ex`` is an executor over the stub nodes of ``cache_nodes``, under each cache
+mode; the queue fixtures run the nodes of ``queue_nodes``. A module with nodes
+of its own overrides ``ex`` or ``registry``. ``reset_queue_nodes`` is not
+autouse: the queue and history modules ask for it with ``pytestmark``.
 """
 
 import pytest
 
 from engine import Executor, NodeRegistry, PromptQueue
 
-from .queue_nodes import GATES, RAN, make_registry
+from . import cache_nodes, queue_nodes
+from .queue_nodes import GATES, RAN
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log():
+    cache_nodes.LOG.clear()
+
+
+@pytest.fixture
+def ex(cache_mode) -> Executor:
+    return Executor(cache_nodes.make_registry(), cache=cache_mode)
 
 
 @pytest.fixture
 def registry() -> NodeRegistry:
-    return make_registry()
+    return queue_nodes.make_registry()
 
 
 @pytest.fixture

@@ -11,16 +11,6 @@ from engine import Executor
 from .cache_nodes import LOG, make_registry, ui_value
 
 
-@pytest.fixture(autouse=True)
-def _fresh_log():
-    LOG.clear()
-
-
-@pytest.fixture
-def ex(cache_mode):
-    return Executor(make_registry(), cache=cache_mode)
-
-
 def two_branches(a=1, b=2, c=10):
     """Int "1" and Int "2" → Add "3" → Output "5"; Int "1" → Add "4"(+c) → Output "6"."""
     return {

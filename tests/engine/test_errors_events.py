@@ -4,21 +4,7 @@ import re
 import threading
 import time
 
-import pytest
-
-from engine import Executor
-
-from .cache_nodes import LOG, TestError, make_registry, ui_value
-
-
-@pytest.fixture(autouse=True)
-def _fresh_log():
-    LOG.clear()
-
-
-@pytest.fixture
-def ex(cache_mode):
-    return Executor(make_registry(), cache=cache_mode)
+from .cache_nodes import LOG, TestError, ui_value
 
 
 class Recorder:

@@ -3,16 +3,7 @@
 The graph: Int "1" → Expander "2" (expands into two Add nodes) → Add "4" → Output "3".
 """
 
-import pytest
-
-from engine import Executor
-
-from .cache_nodes import LOG, make_registry, ui_value
-
-
-@pytest.fixture(autouse=True)
-def _fresh_log():
-    LOG.clear()
+from .cache_nodes import LOG, ui_value
 
 
 def expanding_prompt(value=5, offset=0):
@@ -22,11 +13,6 @@ def expanding_prompt(value=5, offset=0):
         "4": {"class_type": "Add", "inputs": {"a": ["2", 0], "b": offset}},
         "3": {"class_type": "Output", "inputs": {"value": ["4", 0]}},
     }
-
-
-@pytest.fixture
-def ex(cache_mode):
-    return Executor(make_registry(), cache=cache_mode)
 
 
 def children_of(ids, prompt):

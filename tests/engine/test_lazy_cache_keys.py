@@ -6,14 +6,7 @@ The graph: ``LazySwitch`` "4" picks ``on_true`` (Int "1") or ``on_false``
 
 import pytest
 
-from engine import Executor
-
-from .cache_nodes import LOG, make_registry, ui_value
-
-
-@pytest.fixture(autouse=True)
-def _fresh_log():
-    LOG.clear()
+from .cache_nodes import ui_value
 
 
 def switch_graph(switch=True, a=1, b=2, b_offset=0):
@@ -28,11 +21,6 @@ def switch_graph(switch=True, a=1, b=2, b_offset=0):
         },
         "5": {"class_type": "Output", "inputs": {"value": ["4", 0]}},
     }
-
-
-@pytest.fixture
-def ex(cache_mode):
-    return Executor(make_registry(), cache=cache_mode)
 
 
 def test_first_run_skips_the_branch_the_switch_did_not_ask_for(ex):

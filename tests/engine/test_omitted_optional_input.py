@@ -4,21 +4,9 @@
 and ``extra`` (optional, no default), and returns ``x * scale + extra``.
 """
 
-import pytest
-
 from engine import Executor, node
 
 from .cache_nodes import LOG, make_registry, ui_value
-
-
-@pytest.fixture(autouse=True)
-def _fresh_log():
-    LOG.clear()
-
-
-@pytest.fixture
-def ex(cache_mode):
-    return Executor(make_registry(), cache=cache_mode)
 
 
 def prompt_with(**optional):

@@ -8,14 +8,9 @@ import pytest
 
 from engine import Executor
 
-from .cache_nodes import LOG, make_registry, ui_value
+from .cache_nodes import make_registry, ui_value
 
 ALL = {"1", "12:1", "12:2", "2"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_log():
-    LOG.clear()
 
 
 def subgraph_prompt(inner_b=1, boundary_b=10):
