@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from typing import Any
 
 import torch
@@ -1270,6 +1271,24 @@ def pixel_value(result, node_id: str, index: int = 0) -> int:
     record = images_of(result, node_id)[index]
     assert record["min"] == record["max"], f"image {index} of {node_id} is not uniform: {record}"
     return record["min"]
+
+
+def assert_ok(r) -> None:
+    assert r.status == "success", (r.status, r.error, r.node_errors)
+
+
+def warm_up(executor) -> None:
+    """One small run first, as upstream does, so start-up costs stay out of the timings."""
+    assert_ok(
+        executor.execute({"warm_img": image("BLACK", size=8), "warm_out": preview("warm_img")})
+    )
+
+
+def timed(executor, prompt: dict, **kwargs) -> tuple:
+    """``executor.execute(prompt, **kwargs)`` and the seconds it took."""
+    start = time.perf_counter()
+    r = executor.execute(prompt, **kwargs)
+    return r, time.perf_counter() - start
 
 
 def record_events(executor) -> list:

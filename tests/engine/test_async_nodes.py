@@ -9,7 +9,6 @@ placeholder upstream; ``test_interrupt_during_async_sleep`` stands in for it.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -17,6 +16,7 @@ from engine import Executor
 
 from . import stubs
 from .stubs import (
+    assert_ok,
     average,
     events_of,
     image,
@@ -31,29 +31,14 @@ from .stubs import (
     record_events,
     save,
     sleep,
+    timed,
+    warm_up,
 )
 
 
 @pytest.fixture
 def ex(cache_mode) -> Executor:
     return Executor(stubs.make_registry(), cache=cache_mode)
-
-
-def assert_ok(r) -> None:
-    assert r.status == "success", (r.status, r.error, r.node_errors)
-
-
-def warm_up(ex: Executor, name: str = "warmup") -> None:
-    """One small run first, as upstream does, so start-up costs stay out of the timings."""
-    assert_ok(
-        ex.execute({f"{name}_img": image("BLACK", size=8), f"{name}_out": preview(f"{name}_img")})
-    )
-
-
-def timed(ex: Executor, prompt: dict, **kwargs):
-    start = time.perf_counter()
-    r = ex.execute(prompt, **kwargs)
-    return r, time.perf_counter() - start
 
 
 # --- Happy paths -------------------------------------------------------------------------

@@ -9,14 +9,13 @@ ComfyUI answers an invalid prompt with HTTP 400; here that is ``status ==
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from engine import Executor
 
 from . import stubs
 from .stubs import (
+    assert_ok,
     average,
     constant_image,
     events_of,
@@ -32,6 +31,8 @@ from .stubs import (
     record_events,
     save,
     sleep,
+    timed,
+    warm_up,
 )
 
 
@@ -50,10 +51,6 @@ def assert_rejected(r, node_id: str) -> None:
     assert r.error["type"] == "prompt_outputs_failed_validation"
     assert node_id in r.node_errors, r.node_errors
     assert r.executed == set()
-
-
-def assert_ok(r) -> None:
-    assert r.status == "success", (r.status, r.error, r.node_errors)
 
 
 # --- 1-4: lazy inputs, caching, runtime errors ---------------------------------------------
@@ -493,10 +490,6 @@ def test_is_changed_with_outputs(ex, cache_mode):
 # ComfyUI sleeps ~3 s and ~5 s here; the durations and limits are scaled by 1/10.
 
 
-def warm_up(ex: Executor) -> None:
-    assert_ok(ex.execute({"warm_img": image("BLACK", size=8), "warm_out": preview("warm_img")}))
-
-
 def test_parallel_sleep_nodes(ex):
     warm_up(ex)
     prompt = {
@@ -508,9 +501,7 @@ def test_parallel_sleep_nodes(ex):
         "out2": preview("sleep2"),
         "out3": preview("sleep3"),
     }
-    start = time.perf_counter()
-    r = ex.execute(prompt)
-    elapsed = time.perf_counter() - start
+    r, elapsed = timed(ex, prompt)
     assert_ok(r)
     assert elapsed < 0.89, f"three ~0.3 s sleeps took {elapsed:.2f} s: not concurrent"
     assert {"sleep1", "sleep2", "sleep3"} <= r.executed
@@ -533,9 +524,7 @@ def test_parallel_sleep_expansion(ex):
         ),
         "save": save("parallel"),
     }
-    start = time.perf_counter()
-    r = ex.execute(prompt)
-    elapsed = time.perf_counter() - start
+    r, elapsed = timed(ex, prompt)
     assert_ok(r)
     assert elapsed < 1.3, f"expanded sleeps took {elapsed:.2f} s"
     assert "parallel" in r.executed
