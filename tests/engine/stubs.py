@@ -1205,6 +1205,32 @@ def make_registry() -> NodeRegistry:
     return registry
 
 
+# --- Node classes from a table row ---------------------------------------------------------
+
+
+def v1_node(name, required=None, returns=(), output=False, optional=None, **attributes) -> type:
+    """A V1 node class whose ``run`` returns its first inputs' values, one per output.
+
+    ``attributes`` add class attributes or replace ``run``; the validation and
+    fuzz tests write their node sets as tables of these.
+    """
+    spec = {"required": required or {}}
+    if optional:
+        spec["optional"] = optional
+    attributes.setdefault("run", lambda self, **kw: tuple(kw.values())[: len(returns)])
+    return type(
+        name,
+        (),
+        {
+            "INPUT_TYPES": classmethod(lambda cls: spec),
+            "RETURN_TYPES": tuple(returns),
+            "FUNCTION": "run",
+            "OUTPUT_NODE": output,
+            **attributes,
+        },
+    )
+
+
 # --- Prompt literals ---------------------------------------------------------------------
 
 

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from engine import ExecutionBlocker, Executor, GraphBuilder, NodeRegistry, validate_prompt
 
+from .stubs import v1_node
+
 VALIDATION_ERROR_KEYS = {"type", "message", "details", "extra_info"}
 RUNTIME_ERROR_KEYS = {
     "node_id",
@@ -35,24 +37,6 @@ FUZZ = settings(
 
 
 # --- stub nodes ------------------------------------------------------------
-
-
-def v1(name, required=None, returns=(), output=False, optional=None, **attributes):
-    spec = {"required": required or {}}
-    if optional:
-        spec["optional"] = optional
-    attributes.setdefault("run", lambda self, **kw: tuple(kw.values())[: len(returns)])
-    return type(
-        name,
-        (),
-        {
-            "INPUT_TYPES": classmethod(lambda cls: spec),
-            "RETURN_TYPES": tuple(returns),
-            "FUNCTION": "run",
-            "OUTPUT_NODE": output,
-            **attributes,
-        },
-    )
 
 
 def _lazy_status(self, a=None, b=None):
@@ -80,30 +64,30 @@ def _fail(self, value):
 
 # fmt: off
 NODES = {
-    "Int": v1("Int", {"value": ("INT", {"default": 0})}, ("INT",)),
-    "Bounded": v1("Bounded", {"value": ("INT", {"default": 0, "min": 0, "max": 100})}, ("INT",)),
-    "Float": v1("Float", {"value": ("FLOAT", {"default": 0.0, "min": -1.0, "max": 1.0})}, ("FLOAT",)),
-    "Str": v1("Str", {"value": ("STRING", {"default": ""})}, ("STRING",)),
-    "Bool": v1("Bool", {"value": ("BOOLEAN", {"default": False})}, ("BOOLEAN",)),
-    "Choice": v1("Choice", {"value": (["a", "b"],)}, ("STRING",)),
-    "Add": v1("Add", {"a": ("INT",), "b": ("INT",)}, ("INT",), run=lambda self, a, b: (a + b,)),
-    "Any": v1("Any", {"value": ("*",)}, ("*",)),
-    "Pair": v1("Pair", {"value": ("*",)}, ("*", "STRING"), run=lambda self, value: (value, "s")),
-    "Show": v1("Show", {"value": ("*",)}, output=True,
-               run=lambda self, value: {"ui": {"value": [value]}, "result": ()}),
-    "Lazy": v1("Lazy", optional={"a": ("*", {"lazy": True}), "b": ("*", {"lazy": True})},
-               returns=("*",), check_lazy_status=_lazy_status, run=lambda self, a=None, b=None: (a,)),
-    "ListOut": v1("ListOut", {"value": ("*",)}, ("*",), OUTPUT_IS_LIST=(True,),
-                  run=lambda self, value: ([value, value],)),
-    "ListIn": v1("ListIn", {"value": ("*",)}, ("INT",), INPUT_IS_LIST=True,
-                 run=lambda self, value: (len(value),)),
-    "Fail": v1("Fail", {"value": ("*",)}, ("*",), run=_fail),
-    "Block": v1("Block", {"value": ("*",), "block": ("BOOLEAN",)}, ("*",),
-                run=lambda self, value, block: (ExecutionBlocker("blocked") if block else value,)),
-    "Checked": v1("Checked", {"value": ("*",)}, ("*",), VALIDATE_INPUTS=classmethod(_validate)),
-    "Changing": v1("Changing", {"value": ("*",)}, ("*",), IS_CHANGED=classmethod(lambda cls, value: math.nan)),
-    "Async": v1("Async", {"value": ("*",)}, ("*",), run=_async_run),
-    "Expand": v1("Expand", {"value": ("*",)}, ("*",), run=_expand),
+    "Int": v1_node("Int", {"value": ("INT", {"default": 0})}, ("INT",)),
+    "Bounded": v1_node("Bounded", {"value": ("INT", {"default": 0, "min": 0, "max": 100})}, ("INT",)),
+    "Float": v1_node("Float", {"value": ("FLOAT", {"default": 0.0, "min": -1.0, "max": 1.0})}, ("FLOAT",)),
+    "Str": v1_node("Str", {"value": ("STRING", {"default": ""})}, ("STRING",)),
+    "Bool": v1_node("Bool", {"value": ("BOOLEAN", {"default": False})}, ("BOOLEAN",)),
+    "Choice": v1_node("Choice", {"value": (["a", "b"],)}, ("STRING",)),
+    "Add": v1_node("Add", {"a": ("INT",), "b": ("INT",)}, ("INT",), run=lambda self, a, b: (a + b,)),
+    "Any": v1_node("Any", {"value": ("*",)}, ("*",)),
+    "Pair": v1_node("Pair", {"value": ("*",)}, ("*", "STRING"), run=lambda self, value: (value, "s")),
+    "Show": v1_node("Show", {"value": ("*",)}, output=True,
+                    run=lambda self, value: {"ui": {"value": [value]}, "result": ()}),
+    "Lazy": v1_node("Lazy", optional={"a": ("*", {"lazy": True}), "b": ("*", {"lazy": True})},
+                    returns=("*",), check_lazy_status=_lazy_status, run=lambda self, a=None, b=None: (a,)),
+    "ListOut": v1_node("ListOut", {"value": ("*",)}, ("*",), OUTPUT_IS_LIST=(True,),
+                       run=lambda self, value: ([value, value],)),
+    "ListIn": v1_node("ListIn", {"value": ("*",)}, ("INT",), INPUT_IS_LIST=True,
+                      run=lambda self, value: (len(value),)),
+    "Fail": v1_node("Fail", {"value": ("*",)}, ("*",), run=_fail),
+    "Block": v1_node("Block", {"value": ("*",), "block": ("BOOLEAN",)}, ("*",),
+                     run=lambda self, value, block: (ExecutionBlocker("blocked") if block else value,)),
+    "Checked": v1_node("Checked", {"value": ("*",)}, ("*",), VALIDATE_INPUTS=classmethod(_validate)),
+    "Changing": v1_node("Changing", {"value": ("*",)}, ("*",), IS_CHANGED=classmethod(lambda cls, value: math.nan)),
+    "Async": v1_node("Async", {"value": ("*",)}, ("*",), run=_async_run),
+    "Expand": v1_node("Expand", {"value": ("*",)}, ("*",), run=_expand),
 }
 # fmt: on
 TYPES = sorted(NODES)

@@ -13,36 +13,12 @@ import pytest
 
 from engine import NodeRegistry, validate_prompt
 
+from .stubs import v1_node
+
 ERROR_KEYS = {"type", "message", "details", "extra_info"}
 
 
 # --- stub nodes ------------------------------------------------------------
-
-
-def _spec(required=None, optional=None, hidden=None):
-    spec = {"required": required or {}}
-    if optional:
-        spec["optional"] = optional
-    if hidden:
-        spec["hidden"] = hidden
-    return classmethod(lambda cls: spec)
-
-
-def stub(name, required=None, optional=None, returns=(), output=False, **attributes):
-    """A V1 node class whose function returns its inputs' values (or nothing)."""
-
-    def run(self, **kwargs):
-        return tuple(kwargs.values())[: len(returns)]
-
-    body = {
-        "INPUT_TYPES": _spec(required, optional),
-        "RETURN_TYPES": tuple(returns),
-        "FUNCTION": "run",
-        "OUTPUT_NODE": output,
-        "run": run,
-        **attributes,
-    }
-    return type(name, (), body)
 
 
 class AnyType(str):
@@ -94,68 +70,68 @@ async def async_validate(cls, value, threshold):
 
 # fmt: off
 NODES = {
-    "IntConst": stub("IntConst", {"value": ("INT", {"default": 0, "min": 0, "max": 10})}, returns=("INT",)),
-    "FloatConst": stub("FloatConst", {"value": ("FLOAT", {"default": 0.0})}, returns=("FLOAT",)),
-    "Text": stub("Text", {"text": ("STRING", {"default": ""})}, returns=("STRING",)),
-    "Pick": stub("Pick", {"choice": (["a", "b", "c"],)}, returns=("STRING",)),
-    "PickV3": stub("PickV3", {"choice": ("COMBO", {"options": ["a", "b"]})}, returns=("STRING",)),
-    "Pair": stub("Pair", {"value": ("INT",)}, returns=("INT", "STRING")),
-    "Pass": stub("Pass", {"x": ("INT",)}, returns=("INT",)),
-    "AnyOut": stub("AnyOut", returns=("*",)),
-    "SmartOut": stub("SmartOut", returns=(AnyType("*"),)),
-    "Sink": stub("Sink", {"value": ("INT",)}, output=True),
-    "AnySink": stub("AnySink", {"value": ("*",)}, output=True),
-    "UnionSink": stub("UnionSink", {"value": ("IMAGE,FLOAT",)}, output=True),
-    "SmartSink": stub("SmartSink", {"value": (AnyType("*"),)}, output=True),
-    "VariantSink": stub("VariantSink", {"value": (IntOrFloat("VARIANT"),)}, output=True),
-    "Checked": stub(
+    "IntConst": v1_node("IntConst", {"value": ("INT", {"default": 0, "min": 0, "max": 10})}, returns=("INT",)),
+    "FloatConst": v1_node("FloatConst", {"value": ("FLOAT", {"default": 0.0})}, returns=("FLOAT",)),
+    "Text": v1_node("Text", {"text": ("STRING", {"default": ""})}, returns=("STRING",)),
+    "Pick": v1_node("Pick", {"choice": (["a", "b", "c"],)}, returns=("STRING",)),
+    "PickV3": v1_node("PickV3", {"choice": ("COMBO", {"options": ["a", "b"]})}, returns=("STRING",)),
+    "Pair": v1_node("Pair", {"value": ("INT",)}, returns=("INT", "STRING")),
+    "Pass": v1_node("Pass", {"x": ("INT",)}, returns=("INT",)),
+    "AnyOut": v1_node("AnyOut", returns=("*",)),
+    "SmartOut": v1_node("SmartOut", returns=(AnyType("*"),)),
+    "Sink": v1_node("Sink", {"value": ("INT",)}, output=True),
+    "AnySink": v1_node("AnySink", {"value": ("*",)}, output=True),
+    "UnionSink": v1_node("UnionSink", {"value": ("IMAGE,FLOAT",)}, output=True),
+    "SmartSink": v1_node("SmartSink", {"value": (AnyType("*"),)}, output=True),
+    "VariantSink": v1_node("VariantSink", {"value": (IntOrFloat("VARIANT"),)}, output=True),
+    "Checked": v1_node(
         "Checked",
         {"value": ("INT",)},
         output=True,
         VALIDATE_INPUTS=classmethod(lambda cls, value: value <= 10),
     ),
-    "Reasoned": stub(
+    "Reasoned": v1_node(
         "Reasoned",
         {"value": ("INT",)},
         output=True,
         VALIDATE_INPUTS=classmethod(lambda cls, value: True if value <= 10 else "too big"),
     ),
-    "Boom": stub(
+    "Boom": v1_node(
         "Boom",
         {"value": ("INT",)},
         output=True,
         VALIDATE_INPUTS=classmethod(lambda cls, value: _raise("root validator exploded")),
     ),
-    "InnerBoom": stub(
+    "InnerBoom": v1_node(
         "InnerBoom",
         {"value": ("INT",)},
         returns=("INT",),
         VALIDATE_INPUTS=classmethod(lambda cls, value: _raise("inner validator exploded")),
     ),
-    "X": stub("X", optional={"x": ("INT",)}, returns=("INT",), output=True),
+    "X": v1_node("X", optional={"x": ("INT",)}, returns=("INT",), output=True),
     # ComfyUI's TestCustomValidation1..5 (ENGINE_CASES.md 5-10)
-    "CV1": stub(
+    "CV1": v1_node(
         "CV1",
         {"input1": ("IMAGE,FLOAT",), "input2": ("IMAGE,FLOAT",)},
         returns=("IMAGE",),
         output=True,
         VALIDATE_INPUTS=classmethod(cv1_validate),
     ),
-    "CV2": stub(
+    "CV2": v1_node(
         "CV2",
         {"input1": ("FLOAT",)},
         output=True,
         VALIDATE_INPUTS=classmethod(cv2_validate),
         seen=[],
     ),
-    "CV4": stub(
+    "CV4": v1_node(
         "CV4",
         {"input1": ("FLOAT",), "input2": ("FLOAT",)},
         output=True,
         VALIDATE_INPUTS=classmethod(cv4_validate),
         seen=[],
     ),
-    "CV5": stub(
+    "CV5": v1_node(
         "CV5",
         {
             "input1": ("FLOAT", {"min": 0.0, "max": 1.0}),
@@ -164,7 +140,7 @@ NODES = {
         output=True,
         VALIDATE_INPUTS=classmethod(cv5_validate),
     ),
-    "AsyncCheck": stub(
+    "AsyncCheck": v1_node(
         "AsyncCheck",
         {"value": ("INT",), "threshold": ("INT",)},
         output=True,
