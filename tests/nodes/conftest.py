@@ -5,12 +5,10 @@ from nodes import folders, register_all
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
+def data_dir(data_dir):
     """Every node test reads and writes its own input/output/temp folders, never the repo's."""
-    base = tmp_path / "workbench-data"
-    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(base))
-    folders.configure(base_dir=base)
-    yield base
+    folders.configure(base_dir=data_dir)
+    yield data_dir
     folders.configure()
 
 
