@@ -2,6 +2,7 @@ import pytest
 
 from engine import Executor, NodeRegistry
 from nodes import folders, register_all
+from nodes.diffusion import files
 
 
 @pytest.fixture(autouse=True)
@@ -10,6 +11,16 @@ def data_dir(data_dir):
     folders.configure(base_dir=data_dir)
     yield data_dir
     folders.configure()
+
+
+@pytest.fixture
+def models(data_dir):
+    """The models folder of this test's data dir (where the loader looks first)."""
+    files.configure_models_dir(None)
+    path = data_dir / "models"
+    path.mkdir(parents=True)
+    assert files.models_dir() == str(path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -16,16 +16,6 @@ from nodes.diffusion.unet import UNetConfig
 from .diffusion_helpers import TINY, tiny_unet, write_model
 
 
-@pytest.fixture
-def models(data_dir):
-    """The models folder of this test's data dir (where the loader looks first)."""
-    files.configure_models_dir(None)
-    path = data_dir / "models"
-    path.mkdir(parents=True)
-    assert files.models_dir() == str(path)
-    return path
-
-
 def loader_prompt(name: str) -> dict:
     return {"1": {"class_type": "SafetensorsModelLoader", "inputs": {"model_name": name}}}
 

@@ -21,10 +21,9 @@ from .diffusion_helpers import write_model
 
 
 @pytest.fixture
-def tiny(data_dir):
+def tiny(models):
     """A randomly initialised tiny model (T = 100) named "tiny.safetensors" in the models folder."""
-    files.configure_models_dir(None)
-    write_model(data_dir / "models" / "tiny.safetensors")
+    write_model(models / "tiny.safetensors")
     return "tiny.safetensors"
 
 
