@@ -31,6 +31,7 @@ __all__ = [
     "configure",
     "exists_annotated_filepath",
     "get_annotated_filepath",
+    "get_base_directory",
     "get_directory",
     "get_input_directory",
     "get_output_directory",
@@ -77,16 +78,30 @@ def _str(path: str | os.PathLike | None) -> str | None:
     return None if path is None else os.fspath(path)
 
 
+def get_base_directory() -> str:
+    """The absolute path of the data folder: ``base_dir`` as configured, else the default.
+
+    The folders not configured one by one are inside it, and so is the models
+    folder of ``nodes.diffusion.files``.
+    """
+    with _lock:
+        base = _config["base"]
+    return os.path.abspath(_base_or_default(base))
+
+
+def _base_or_default(base: str | None) -> str:
+    return base if base is not None else os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
+
+
 def get_directory(kind: str) -> str:
     """The absolute path of the ``"input"``, ``"output"`` or ``"temp"`` folder."""
     if kind not in KINDS:
         raise ValueError(f"unknown folder {kind!r}: expected one of {', '.join(KINDS)}")
-    with _lock:
+    with _lock:  # one snapshot: the folder and the base of the same configuration
         path = _config[kind]
         base = _config["base"]
     if path is None:
-        base = base if base is not None else os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
-        path = os.path.join(base, kind)
+        path = os.path.join(_base_or_default(base), kind)
     return os.path.abspath(path)
 
 

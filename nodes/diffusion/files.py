@@ -1,7 +1,6 @@
 """Where model files are found: the user's models folder, then the weights shipped here.
 
-    models folder = $WORKBENCH_DATA_DIR/models (default ".workbench/models"), or
-                    the folder given to ``configure_models_dir``
+    models folder = <data folder>/models, or the folder given to ``configure_models_dir``
     shipped       = nodes/diffusion/weights/
 
 A model is named by its path relative to one of these folders (``"shapes32.safetensors"``,
@@ -9,13 +8,17 @@ A model is named by its path relative to one of these folders (``"shapes32.safet
 that would reach outside their folder (``..``, absolute paths, symbolic links
 pointing out) are never resolved.
 
-(``nodes.folders`` knows the input/output/temp folders but not a models folder;
-this module reads the same ``WORKBENCH_DATA_DIR`` base.)
+The data folder is ``nodes.folders``' base (``folders.get_base_directory()``):
+``folders.configure(base_dir=...)``, as ``Workbench(data_dir=...)`` does, else
+``$WORKBENCH_DATA_DIR``, else ``.workbench``. ``nodes.folders`` knows the
+input/output/temp folders but not a models folder.
 """
 
 from __future__ import annotations
 
 import os
+
+from .. import folders
 
 SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 DEFAULT_MODEL = "shapes32.safetensors"
@@ -34,8 +37,7 @@ def models_dir() -> str:
     """The user's models folder (absolute; it may not exist)."""
     if _models_dir is not None:
         return os.path.abspath(_models_dir)
-    base = os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
-    return os.path.abspath(os.path.join(base, "models"))
+    return os.path.join(folders.get_base_directory(), "models")
 
 
 def search_dirs() -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from nodes import folders
 from nodes.diffusion import checkpoint, files, loader
 from nodes.diffusion.checkpoint import ModelFileError, load_checkpoint
 from nodes.diffusion.unet import UNetConfig
@@ -179,6 +180,16 @@ def test_loader_lists_the_models_folder_and_the_shipped_weights(models, registry
     assert "sub/a.safetensors" in names
     assert "shapes32.safetensors" in names  # shipped
     assert "notes.txt" not in names
+
+
+def test_the_models_folder_is_in_the_configured_data_folder(models, tmp_path, ex):
+    """``folders.configure(base_dir=...)`` (as ``Workbench(data_dir=...)``) moves it too."""
+    elsewhere = tmp_path / "elsewhere"  # not $WORKBENCH_DATA_DIR
+    folders.configure(base_dir=elsewhere)
+    assert files.models_dir() == str(elsewhere / "models")
+    write_model(elsewhere / "models" / "there.safetensors")
+    assert files.find_model("there.safetensors") == str(elsewhere / "models" / "there.safetensors")
+    assert ex.execute(loader_prompt("there.safetensors"), outputs=["1"]).status == "success"
 
 
 def test_loader_missing_file_is_a_validation_error(models, ex):
