@@ -25,6 +25,9 @@ rewrites the file without it. At most ``limit`` records are kept, and at most
 are dropped from memory. Once the file holds more than twice as many lines or
 bytes it is compacted: rewritten from memory to a temporary file that
 atomically replaces it. One process writes a data directory at a time.
+
+``default_data_dir()`` is the data directory of a queue, a session and the
+node library's folders when none is given.
 """
 
 from __future__ import annotations
@@ -43,6 +46,14 @@ log = logging.getLogger(__name__)
 FILENAME = "history.jsonl"
 DEFAULT_LIMIT = 10_000  # ComfyUI's MAXIMUM_HISTORY_SIZE
 DEFAULT_MAX_BYTES = 256 * 2**20  # an auto-queue loop over a big prompt writes a lot
+
+
+def default_data_dir() -> str:
+    """``$WORKBENCH_DATA_DIR``, else ``.workbench`` (relative to the working directory).
+
+    Read at each call, so a changed environment variable is followed.
+    """
+    return os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
 
 
 class HistoryRecord(TypedDict):

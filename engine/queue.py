@@ -58,7 +58,7 @@ from typing import Any, Literal
 from .autoqueue import AutoQueue, Mode
 from .events import Event, Subscriber
 from .executor import ExecutionResult, Executor, InterruptProcessing
-from .history import DEFAULT_LIMIT, DEFAULT_MAX_BYTES, History
+from .history import DEFAULT_LIMIT, DEFAULT_MAX_BYTES, History, default_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class PromptQueue:
         self.executor = executor
         self.batch_limit = batch_limit
         if data_dir is DEFAULT_DATA_DIR:
-            data_dir = os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
+            data_dir = default_data_dir()
         self.history_store = History(data_dir, history_size, history_bytes)
         self.auto = AutoQueue(self, debounce)
         self._cond = threading.Condition(threading.RLock())

@@ -25,6 +25,8 @@ import os
 import threading
 import time
 
+from engine.history import default_data_dir
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "PathEscapeError",
@@ -90,7 +92,7 @@ def get_base_directory() -> str:
 
 
 def _base_or_default(base: str | None) -> str:
-    return base if base is not None else os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
+    return base if base is not None else default_data_dir()
 
 
 def get_directory(kind: str) -> str:

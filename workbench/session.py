@@ -22,6 +22,7 @@ import nodes
 from engine import Executor, NodeRegistry, PromptQueue
 from engine import node as node_decorator
 from engine.explain import explain as explain_trace
+from engine.history import default_data_dir
 from nodes import folders
 
 from .graph import Graph, Node, Output, node_id_of, terminal_nodes
@@ -54,7 +55,7 @@ class Workbench:
         ``allow_pickle`` lets the disk cache store values of other types by pickle
         (only ever read back by this trusted session)."""
         if data_dir is None:
-            data_dir = os.environ.get("WORKBENCH_DATA_DIR", ".workbench")
+            data_dir = default_data_dir()
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # Re-running the cell that makes a session replaces the session on that
