@@ -135,8 +135,13 @@ def problem_with_name(name: object, kind: str = "input") -> str | None:
     return _outside(get_directory(kind), name, kind, repr(name))
 
 
-def _outside(root: str, name: str, kind: str, what: str) -> str | None:
-    """Why ``root/name`` is not inside ``root`` (``what`` names ``name`` in the message)."""
+def _outside(
+    root: str, name: str, kind: str, what: str, real_root: str | None = None
+) -> str | None:
+    """Why ``root/name`` is not inside ``root`` (``what`` names ``name`` in the message).
+
+    ``real_root`` is ``os.path.realpath(root)``, for a caller checking many names.
+    """
     folder = f"the {kind} directory"
     if "\x00" in name:
         return f"{what} contains a NUL character"
@@ -146,7 +151,8 @@ def _outside(root: str, name: str, kind: str, what: str) -> str | None:
     if normalized == os.pardir or normalized.startswith(os.pardir + os.sep):
         return f"{what} uses '..' to reach outside {folder}"
     # Symbolic links are followed as the operating system will when the file is opened.
-    real_root = os.path.realpath(root)
+    if real_root is None:
+        real_root = os.path.realpath(root)
     real = os.path.realpath(os.path.join(root, normalized))
     if os.path.commonpath([real_root, real]) != real_root:
         return f"{what} resolves through a symbolic link to {real}, which is outside {folder}"
@@ -198,11 +204,16 @@ def list_files(kind: str = "input", extensions: frozenset[str] | None = IMAGE_EX
         entries = os.listdir(root)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    real_root = os.path.realpath(root)
     names = []
     for entry in entries:
         if extensions is not None and os.path.splitext(entry)[1].lower() not in extensions:
             continue
-        if os.path.isfile(os.path.join(root, entry)) and problem_with_name(entry, kind) is None:
+        # An entry is a non-empty str, so problem_with_name's check is _outside's.
+        if (
+            os.path.isfile(os.path.join(root, entry))
+            and _outside(root, entry, kind, repr(entry), real_root) is None
+        ):
             names.append(entry)
     return sorted(names)
 

@@ -65,7 +65,7 @@ def list_models() -> list[str]:
             for file in files:
                 if file.endswith(EXTENSIONS):
                     name = os.path.relpath(os.path.join(folder, file), root)
-                    if _inside(root, name):
+                    if _inside(root, name, real_root):
                         names.add(name.replace(os.sep, "/"))
     return sorted(names)
 
@@ -82,9 +82,11 @@ def find_model(name: str) -> str | None:
     return None
 
 
-def _inside(root: str, name: str) -> bool:
+def _inside(root: str, name: str, real_root: str | None = None) -> bool:
+    """Whether ``root/name`` is inside ``root`` (``real_root``: its realpath, if known)."""
     if os.path.isabs(name) or "\x00" in name:
         return False
-    real_root = os.path.realpath(root)
+    if real_root is None:
+        real_root = os.path.realpath(root)
     real = os.path.realpath(os.path.join(root, os.path.normpath(name)))
     return os.path.commonpath([real_root, real]) == real_root and real != real_root
