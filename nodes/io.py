@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
 from . import folders
+from .mask import mask_to_image
 
 
 class LoadImage:
@@ -219,29 +220,21 @@ class PreviewImage(_ImageWriter):
         }
 
 
-class MaskPreview(_ImageWriter):
+class MaskPreview(PreviewImage):
     DESCRIPTION = "Shows a mask as a grey image (1 = white), saved in the temp directory."
     CATEGORY = "mask"
-    RETURN_TYPES = ()
     FUNCTION = "execute"
-    OUTPUT_NODE = True
-    kind = "temp"
-
-    def __init__(self):
-        self.prefix_append = _temp_suffix()
+    compress_level = 4  # as ComfyUI's MaskPreview: SaveImage's level, not PreviewImage's 1
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {"mask": ("MASK", {"tooltip": "The mask to preview."})},
-            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+            "hidden": super().INPUT_TYPES()["hidden"],
         }
 
     def execute(self, mask, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None):
-        preview = mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])).movedim(1, -1)
-        return self.save_images(
-            preview.expand(-1, -1, -1, 3), filename_prefix, prompt, extra_pnginfo
-        )
+        return self.save_images(mask_to_image(mask), filename_prefix, prompt, extra_pnginfo)
 
 
 class PreviewAny:

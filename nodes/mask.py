@@ -1,7 +1,8 @@
 """Mask nodes with ComfyUI's names and semantics: ImageToMask, MaskToImage, InvertMask, SolidMask.
 
 A MASK is ``[batch, height, width]`` float in 0..1 (1 = selected). MaskPreview,
-which writes a file, lives with the other writers in ``nodes.io``.
+which writes a file, lives with the other writers in ``nodes.io`` (it shows
+``mask_to_image(mask)``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ import torch
 from .resize import MAX_RESOLUTION
 
 CHANNELS = ["red", "green", "blue", "alpha"]
+
+
+def mask_to_image(mask: torch.Tensor) -> torch.Tensor:
+    """A MASK ``[B,H,W]`` (or ``[H,W]``) as a grey IMAGE ``[B,H,W,3]``: each channel is the mask."""
+    image = mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])).movedim(1, -1)
+    return image.expand(-1, -1, -1, 3)
 
 
 class ImageToMask:
@@ -46,8 +53,7 @@ class MaskToImage:
         return {"required": {"mask": ("MASK", {"tooltip": "The mask ([B,H,W] or [H,W])."})}}
 
     def mask_to_image(self, mask):
-        image = mask.reshape((-1, 1, mask.shape[-2], mask.shape[-1])).movedim(1, -1)
-        return (image.expand(-1, -1, -1, 3),)
+        return (mask_to_image(mask),)
 
 
 class InvertMask:
