@@ -20,7 +20,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .resize import common_upscale
+from .resize import resize_image
 
 
 def gaussian_kernel(kernel_size: int, sigma: float) -> torch.Tensor:
@@ -189,9 +189,7 @@ class ImageBlend:
     def blend_images(self, image1, image2, blend_factor, blend_mode):
         image2 = image2.to(image1.device)
         if image1.shape != image2.shape:
-            image2 = common_upscale(
-                image2.movedim(-1, 1), image1.shape[2], image1.shape[1], "bicubic", "center"
-            ).movedim(1, -1)
+            image2 = resize_image(image2, image1.shape[2], image1.shape[1], "bicubic", "center")
         blended = BLEND_MODES[blend_mode](image1, image2)
         return (torch.clamp(image1 * (1 - blend_factor) + blended * blend_factor, 0, 1),)
 
