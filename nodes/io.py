@@ -73,10 +73,11 @@ class LoadImage:
         if image is None:  # linked: checked when it runs
             return True
         name, kind = folders.split_annotation(image)
-        problem = folders.problem_with_name(name, kind)
-        if problem is not None:
-            return f"Invalid image file: {problem}"
-        if not os.path.isfile(folders.resolve(name, kind)):
+        try:
+            path = folders.resolve(name, kind)
+        except folders.PathEscapeError as exc:  # its message is problem_with_name's
+            return f"Invalid image file: {exc}"
+        if not os.path.isfile(path):
             return f"Invalid image file: {image!r} is not a file in the {kind} directory"
         return True
 
