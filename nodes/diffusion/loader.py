@@ -24,7 +24,7 @@ class DiffusionModel:
 
     ``model(x_t, t)`` runs the network on ``x_t`` ([B, C, H, W], -1..1) at integer
     timesteps ``t`` [B]; it outputs ε or v as ``diffusion.prediction`` says
-    (``schedule.estimates`` turns either into x̂₀ and ε̂). ``abar`` is ᾱ_t, t = 0..T-1.
+    (``schedule.x0_estimate`` turns either into x̂₀). ``abar`` is ᾱ_t, t = 0..T-1.
     """
 
     def __init__(self, network: torch.nn.Module, diffusion: DiffusionConfig, name: str = ""):

@@ -79,15 +79,13 @@ def timesteps_for(steps: int, denoise: float, T: int) -> list[int]:
     return list(dict.fromkeys(ts))  # drop duplicates, keep the order
 
 
-def estimates(
+def x0_estimate(
     output: torch.Tensor, x: torch.Tensor, a_t: float, prediction: str = "epsilon"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x̂₀, ε̂) from the network's ``output`` at x_t = ``x`` with ᾱ_t = ``a_t``."""
+) -> torch.Tensor:
+    """x̂₀ from the network's ``output`` (ε or v) at x_t = ``x`` with ᾱ_t = ``a_t``."""
     if prediction == "v":
-        return math.sqrt(a_t) * x - math.sqrt(1 - a_t) * output, (
-            math.sqrt(1 - a_t) * x + math.sqrt(a_t) * output
-        )
-    return (x - math.sqrt(1 - a_t) * output) / math.sqrt(a_t), output
+        return math.sqrt(a_t) * x - math.sqrt(1 - a_t) * output
+    return (x - math.sqrt(1 - a_t) * output) / math.sqrt(a_t)
 
 
 def training_target(
@@ -119,9 +117,8 @@ def sample(
         a_t = abar[t].item()
         a_prev = abar[timesteps[i + 1]].item() if i + 1 < len(timesteps) else 1.0
         output = model(x, torch.full((x.shape[0],), t, dtype=torch.long))
-        x0, eps = estimates(output, x, a_t, prediction)
-        x0 = x0.clamp(-1, 1)
-        # Re-derive ε from the clamped x₀ so that the step stays consistent with it.
+        x0 = x0_estimate(output, x, a_t, prediction).clamp(-1, 1)
+        # ε̂ from the clamped x̂₀ (not from the output), so the step stays consistent with it.
         eps = (x - math.sqrt(a_t) * x0) / math.sqrt(1 - a_t)
         sigma = eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
         x = math.sqrt(a_prev) * x0 + math.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps
