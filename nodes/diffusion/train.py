@@ -30,12 +30,12 @@ import time
 import torch
 
 from .checkpoint import save_checkpoint
+from .files import DEFAULT_MODEL, SHIPPED_DIR
 from .schedule import DiffusionConfig, alphas_cumprod, training_target
 from .shapes import shapes
 from .unet import PixelUNet, UNetConfig
 
-WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
-DEFAULT_OUT = os.path.join(WEIGHTS_DIR, "shapes32.safetensors")
+DEFAULT_OUT = os.path.join(SHIPPED_DIR, DEFAULT_MODEL)  # replaces the shipped default model
 
 
 def main(argv: list[str] | None = None) -> None:
