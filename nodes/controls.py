@@ -19,6 +19,8 @@ import math
 import random
 from typing import Any
 
+from .primitives import SEED_MAX
+
 __all__ = ["CONTROL_MODES", "apply_control", "controlled_inputs"]
 
 CONTROL_MODES = ("fixed", "increment", "decrement", "randomize")
@@ -29,7 +31,7 @@ def apply_control(
     value: float,
     mode: str,
     min: float = 0,
-    max: float = 0xFFFFFFFFFFFFFFFF,
+    max: float = SEED_MAX,
     rng: Any = None,
     step: float = 1,
 ) -> float:

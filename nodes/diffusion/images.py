@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..primitives import SEED_MAX
 from .shapes import shapes
 
 
@@ -116,7 +117,7 @@ class GenerateShapes:
                     {
                         "default": 0,
                         "min": 0,
-                        "max": 0xFFFFFFFFFFFFFFFF,
+                        "max": SEED_MAX,
                         "control_after_generate": True,
                         "tooltip": "Which images (the same seed, the same images).",
                     },

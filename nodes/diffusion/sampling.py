@@ -15,12 +15,12 @@ import torch
 
 from engine import progress
 
+from ..primitives import SEED_MAX
 from .images import grid
 from .loader import DiffusionModel
 from .schedule import add_noise, sample, timesteps_for
 
 SAMPLERS = {"ddim": 0.0, "ddpm": 1.0}  # sampler name → eta (fresh noise per step)
-MAX_SEED = 0xFFFFFFFFFFFFFFFF
 
 
 def image_to_latent(image: torch.Tensor) -> torch.Tensor:
@@ -112,7 +112,7 @@ class DiffusionSampler:
                     {
                         "default": 0,
                         "min": 0,
-                        "max": MAX_SEED,
+                        "max": SEED_MAX,
                         "control_after_generate": True,
                         "tooltip": "The random seed of the starting noise (and of ddpm's "
                         "per-step noise).",
@@ -202,7 +202,7 @@ class DiffusionAddNoise:
                     {
                         "default": 0,
                         "min": 0,
-                        "max": MAX_SEED,
+                        "max": SEED_MAX,
                         "control_after_generate": True,
                         "tooltip": "The random seed of the noise.",
                     },
