@@ -9,7 +9,6 @@ to the folders of ``nodes.folders`` (configure them there).
 from __future__ import annotations
 
 from importlib import import_module
-from types import ModuleType
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "register_all"]
 
@@ -17,10 +16,9 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
 
 
-def _merge(module: ModuleType | str) -> None:
-    """Add a module's mappings (a module or its name relative to this package)."""
-    if isinstance(module, str):
-        module = import_module(module, __name__)
+def _merge(module_name: str) -> None:
+    """Add the mappings of a module, named relative to this package (``".io"``)."""
+    module = import_module(module_name, __name__)
     for name in module.NODE_CLASS_MAPPINGS:
         if name in NODE_CLASS_MAPPINGS:
             raise RuntimeError(f"node type {name!r} is defined twice ({module.__name__})")
