@@ -68,6 +68,11 @@ def load_diffusion_model(path: str | os.PathLike, name: str = "") -> DiffusionMo
     return DiffusionModel.from_checkpoint(load_checkpoint(path), name or os.path.basename(path))
 
 
+def _not_found(model_name: str) -> str:
+    """The error for a name no search folder holds (at validation and when it runs)."""
+    return f"model file {model_name!r} not found in {' or '.join(search_dirs())}"
+
+
 def file_stamp(path: str) -> str:
     """What identifies a file's version cheaply: size and modification time (ns)."""
     st = os.stat(path)
@@ -108,7 +113,7 @@ class SafetensorsModelLoader:
     @classmethod
     def VALIDATE_INPUTS(cls, model_name):
         if find_model(model_name) is None:
-            return f"model file {model_name!r} not found in {' or '.join(search_dirs())}"
+            return _not_found(model_name)
         return True
 
     @classmethod
@@ -122,9 +127,7 @@ class SafetensorsModelLoader:
     def load(self, model_name):
         path = find_model(model_name)
         if path is None:
-            raise ModelFileError(
-                f"model file {model_name!r} not found in {' or '.join(search_dirs())}"
-            )
+            raise ModelFileError(_not_found(model_name))
         stamp = file_stamp(path)
         if self._loaded is not None and self._loaded[:2] == (path, stamp):
             return (self._loaded[2],)
