@@ -104,7 +104,7 @@ class SafetensorsModelLoader:
                     {
                         "default": default,
                         "tooltip": "A .safetensors file in the models folder "
-                        "($WORKBENCH_DATA_DIR/models) or a shipped model.",
+                        "(models/ in the data directory) or a shipped model.",
                     },
                 )
             }
