@@ -20,10 +20,20 @@ from .errors import InterruptProcessing
 log = logging.getLogger(__name__)
 
 
+def now_ms() -> int:
+    """The clock of event timestamps: milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
 @dataclass(frozen=True)
 class Event:
     type: str
     data: dict = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, type: str, prompt_id: str | None, **data) -> Event:
+        """An event of ``type`` with ``data`` plus its ``prompt_id`` and a timestamp of now."""
+        return cls(type, {**data, "prompt_id": prompt_id, "timestamp": now_ms()})
 
     @property
     def prompt_id(self) -> str | None:
@@ -61,14 +71,16 @@ class EventBus:
         return bool(self._subscribers)
 
     def emit(self, type: str, prompt_id: str | None, **data) -> None:
-        subscribers = self._subscribers  # copy-on-write: no lock on the hot path
-        if not subscribers:
-            return
-        event = Event(type, {**data, "prompt_id": prompt_id, "timestamp": int(time.time() * 1000)})
-        for callback in subscribers:
+        """Build the event (see ``Event.make``) and publish it, if anyone listens."""
+        if self._subscribers:
+            self.publish(Event.make(type, prompt_id, **data))
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` as it is (one built elsewhere: forwarded) to every subscriber."""
+        for callback in self._subscribers:  # copy-on-write: no lock on the hot path
             try:
                 callback(event)
             except InterruptProcessing:  # the run's own interrupt, arriving mid-callback
                 raise
             except Exception:
-                log.exception("event subscriber %r failed on %s", callback, type)
+                log.exception("event subscriber %r failed on %s", callback, event.type)

@@ -56,7 +56,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from .autoqueue import AutoQueue, Mode
-from .events import Event, Subscriber
+from .events import Event, EventBus, Subscriber, now_ms
 from .executor import ExecutionResult, Executor, InterruptProcessing
 from .history import DEFAULT_LIMIT, DEFAULT_MAX_BYTES, History, default_data_dir
 
@@ -68,10 +68,6 @@ DEFAULT_GRACE = 2.0  # seconds before an interrupt is forced into a node
 
 JobStatus = Literal["pending", "running", "success", "error", "interrupted", "cancelled"]
 CancelAction = Literal["cancelled", "interrupted"]
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Job(concurrent.futures.Future):
@@ -105,15 +101,14 @@ class Job(concurrent.futures.Future):
         self.front = front
         self.extra_data = extra_data
         self.auto = auto  # queued by the auto-queue
-        self.queued_at = _now_ms()
+        self.queued_at = now_ms()
         self.started_at: int | None = None
         self.finished_at: int | None = None
         self.record: dict | None = None
         self._queue = queue
         self._status: JobStatus = "pending"
         self._interrupt_requested = False
-        self._subscribers: list[Subscriber] = []
-        self._subscribers_lock = threading.Lock()
+        self._events = EventBus()  # this job's events only; published by the queue
 
     @property
     def status(self) -> JobStatus:
@@ -129,14 +124,7 @@ class Job(concurrent.futures.Future):
         Events already sent are not replayed: to miss none, pass ``on_event`` to
         ``PromptQueue.submit``, which subscribes before the job is queued.
         """
-        with self._subscribers_lock:  # copy-on-write: the worker reads without a lock
-            self._subscribers = [*self._subscribers, callback]
-
-        def unsubscribe() -> None:
-            with self._subscribers_lock:
-                self._subscribers = [s for s in self._subscribers if s is not callback]
-
-        return unsubscribe
+        return self._events.subscribe(callback)
 
     def __await__(self):
         return asyncio.wrap_future(self).__await__()
@@ -184,8 +172,7 @@ class PromptQueue:
             max((r.get("number", -1) for r in self.history_store.records()), default=-1) + 1
         )
         self._watchdog = _Watchdog(executor, grace)
-        self._subscribers: list[Subscriber] = []  # copy-on-write, as Job's
-        self._subscribers_lock = threading.Lock()
+        self._events = EventBus()  # the executor's events, forwarded, and the queue's own
         self._emit_lock = threading.RLock()  # one event at a time reaches subscribers
         self._unsubscribe = executor.subscribe(self._forward)
 
@@ -299,7 +286,7 @@ class PromptQueue:
             heapq.heapify(self._heap)
             job._status = "cancelled"
             self._cond.notify_all()
-        job.finished_at = _now_ms()
+        job.finished_at = now_ms()
         concurrent.futures.Future.cancel(job)
         return True
 
@@ -327,7 +314,7 @@ class PromptQueue:
                 return None
             self._cond.notify_all()
         if action == "cancelled":
-            job.finished_at = _now_ms()
+            job.finished_at = now_ms()
             concurrent.futures.Future.cancel(job)
             self._emit_status()
         self.auto.job_cancelled(job)
@@ -343,7 +330,7 @@ class PromptQueue:
                 job._status = "cancelled"
             self._cond.notify_all()
         for job in removed:
-            job.finished_at = _now_ms()
+            job.finished_at = now_ms()
             concurrent.futures.Future.cancel(job)
         if removed:
             self._emit_status()
@@ -403,14 +390,7 @@ class PromptQueue:
 
         Returns a function that unsubscribes.
         """
-        with self._subscribers_lock:
-            self._subscribers = [*self._subscribers, callback]
-
-        def unsubscribe() -> None:
-            with self._subscribers_lock:
-                self._subscribers = [s for s in self._subscribers if s is not callback]
-
-        return unsubscribe
+        return self._events.subscribe(callback)
 
     def _forward(self, event: Event) -> None:
         job = self._running
@@ -424,26 +404,23 @@ class PromptQueue:
         self._publish(event, job)
 
     def _publish(self, event: Event, job: Job | None) -> None:
+        """Deliver ``event`` to the queue's subscribers, then to ``job``'s."""
         with self._emit_lock:
-            for callback in [*self._subscribers, *(job._subscribers if job else ())]:
-                try:
-                    callback(event)
-                except InterruptProcessing:  # the run's own interrupt, arriving mid-callback
-                    raise
-                except Exception:
-                    log.exception("event subscriber %r failed on %s", callback, event.type)
+            self._events.publish(event)
+            if job is not None:
+                job._events.publish(event)
 
     def _emit_status(self) -> None:
         with self._emit_lock:  # the snapshot is taken in delivery order: the last one is current
             with self._cond:
                 running = self._running
-                data = {
-                    "queue_remaining": len(self._heap) + (running is not None),
-                    "running": running.id if running is not None else None,
-                    "prompt_id": None,
-                    "timestamp": _now_ms(),
-                }
-            self._publish(Event("status", data), None)
+                event = Event.make(
+                    "status",
+                    None,
+                    queue_remaining=len(self._heap) + (running is not None),
+                    running=running.id if running is not None else None,
+                )
+            self._publish(event, None)
 
     # --- the worker ---
 
@@ -467,7 +444,7 @@ class PromptQueue:
                 _, job = heapq.heappop(self._heap)
                 self._running = job
                 job._status = "running"
-                job.started_at = _now_ms()
+                job.started_at = now_ms()
             job.set_running_or_notify_cancel()
             self._emit_status()
             try:
@@ -484,7 +461,7 @@ class PromptQueue:
 
     def _run(self, job: Job) -> None:
         result = self._execute(job)
-        job.finished_at = _now_ms()
+        job.finished_at = now_ms()
         try:
             job.record = self.history_store.append(_record(job, result))
         except Exception:
@@ -531,7 +508,7 @@ class PromptQueue:
                 "traceback": traceback.format_tb(exc.__traceback__),
                 "current_inputs": {},
             }
-            self._publish(self._event("execution_error", job, **error, executed=[]), job)
+            self._publish(Event.make("execution_error", job.id, **error, executed=[]), job)
             return ExecutionResult(job.id, "error", error=error)
 
     def _interrupted(self, job: Job) -> ExecutionResult:
@@ -542,12 +519,8 @@ class PromptQueue:
             "node_type": None,
             "executed": sorted(executed),
         }
-        self._publish(self._event("execution_interrupted", job, **data), job)
+        self._publish(Event.make("execution_interrupted", job.id, **data), job)
         return ExecutionResult(job.id, "interrupted", executed=executed, error=data)
-
-    @staticmethod
-    def _event(type: str, job: Job, **data) -> Event:
-        return Event(type, {**data, "prompt_id": job.id, "timestamp": _now_ms()})
 
     def _interrupt(self, job: Job) -> None:
         """Interrupt ``job``, the running one. Call with the lock held."""
