@@ -280,15 +280,9 @@ class PromptQueue:
     def _withdraw(self, job: Job) -> bool:
         """Remove ``job`` if it is still pending (never interrupts it); for the auto-queue."""
         with self._cond:
-            if not any(j is job for _, j in self._heap):
-                return False
-            self._heap = [entry for entry in self._heap if entry[1] is not job]
-            heapq.heapify(self._heap)
-            job._status = "cancelled"
-            self._cond.notify_all()
-        job.finished_at = now_ms()
-        concurrent.futures.Future.cancel(job)
-        return True
+            taken = self._take_pending([j for _, j in self._heap if j is job])
+        self._settle_cancelled(taken)
+        return bool(taken)
 
     def cancel(self, job_id: str | Job) -> CancelAction | None:
         """Remove a pending job (``"cancelled"``) or interrupt the running one (``"interrupted"``).
@@ -302,9 +296,7 @@ class PromptQueue:
         with self._cond:
             job = next((j for _, j in self._heap if j.id == job_id), None)
             if job is not None:
-                self._heap = [entry for entry in self._heap if entry[1] is not job]
-                heapq.heapify(self._heap)
-                job._status = "cancelled"
+                self._take_pending([job])
                 action: CancelAction = "cancelled"
             elif self._running is not None and self._running.id == job_id:
                 job = self._running
@@ -312,10 +304,8 @@ class PromptQueue:
                 action = "interrupted"
             else:
                 return None
-            self._cond.notify_all()
         if action == "cancelled":
-            job.finished_at = now_ms()
-            concurrent.futures.Future.cancel(job)
+            self._settle_cancelled([job])
             self._emit_status()
         self.auto.job_cancelled(job)
         return action
@@ -324,17 +314,31 @@ class PromptQueue:
         """Remove every pending job and stop the auto-queue; returns the jobs removed."""
         self.auto.stop()
         with self._cond:
-            removed = [job for _, job in sorted(self._heap, key=lambda entry: entry[0])]
-            self._heap = []
-            for job in removed:
-                job._status = "cancelled"
-            self._cond.notify_all()
-        for job in removed:
-            job.finished_at = now_ms()
-            concurrent.futures.Future.cancel(job)
+            removed = self._take_pending(self.pending())
+        self._settle_cancelled(removed)
         if removed:
             self._emit_status()
         return removed
+
+    def _take_pending(self, jobs: list[Job]) -> list[Job]:
+        """Take ``jobs`` (pending ones) off the heap, as cancelled; returns them.
+
+        Call with the lock held, then ``_settle_cancelled`` them without it.
+        """
+        taken = set(jobs)
+        self._heap = [entry for entry in self._heap if entry[1] not in taken]
+        heapq.heapify(self._heap)
+        for job in jobs:
+            job._status = "cancelled"
+        self._cond.notify_all()
+        return jobs
+
+    @staticmethod
+    def _settle_cancelled(jobs: list[Job]) -> None:
+        """Cancel the futures of jobs taken off the heap (without the lock: their callbacks run)."""
+        for job in jobs:
+            job.finished_at = now_ms()
+            concurrent.futures.Future.cancel(job)
 
     def interrupt(self) -> bool:
         """Interrupt the running job (that one only); False if none is running."""
