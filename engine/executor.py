@@ -8,7 +8,8 @@ runs at a time per executor):
   (and whatever it loaded) across runs while its class is unchanged.
 - ``evidence``: which lazy inputs each node evaluated (``signatures.py``).
 - ``_interrupt``: set by ``interrupt()`` from any thread, checked before every
-  node; cleared when a prompt starts.
+  node; cleared when a prompt starts, unless that prompt's interrupt was
+  requested before it started (``_interrupt_ahead``: the last such id).
 
 One prompt's execution state and loop are a ``Run`` (``run.py``).
 """
@@ -97,6 +98,7 @@ class Executor:
         self.events = EventBus()
         self.executed_node_ids: set[str] = set()
         self._interrupt = threading.Event()
+        self._interrupt_ahead: str | None = None  # a prompt interrupted before it started
         self._state_lock = threading.Lock()  # guards the running_* fields and the interrupt flag
         self.running_prompt_id: str | None = None
         self.running_thread_id: int | None = None  # the thread executing it
@@ -117,10 +119,15 @@ class Executor:
         """Stop the running prompt at its next node or progress tick (callable from any thread).
 
         With ``prompt_id``, only that prompt is interrupted: a late request never
-        stops the prompt that runs after it. Returns whether a prompt was interrupted.
+        stops the prompt that runs after it, and an early one (the prompt has not
+        started yet) stops it as it starts. Returns whether a running prompt was
+        interrupted (False for one not started yet).
         """
         with self._state_lock:
             if prompt_id is not None and prompt_id != self.running_prompt_id:
+                # Remember the last one only: prompt ids are unique, so a stale id
+                # (of a prompt that has finished) never stops another prompt.
+                self._interrupt_ahead = prompt_id
                 return False
             self._interrupt.set()
             return self.running_prompt_id is not None
@@ -181,7 +188,11 @@ class Executor:
 
     def _execute(self, prompt, outputs, extra_data, prompt_id) -> ExecutionResult:
         with self._state_lock:
-            self._interrupt.clear()
+            if prompt_id == self._interrupt_ahead:  # interrupted before it started
+                self._interrupt_ahead = None
+                self._interrupt.set()
+            else:
+                self._interrupt.clear()
             self.running_prompt_id = prompt_id
             self.running_thread_id = threading.get_ident()
         # The engine's own bookkeeping allocates many small objects and no garbage

@@ -20,8 +20,10 @@ the job id as ``prompt_id``.
 
 Stopping a run. ``cancel(job_id)`` decides under the lock: a pending job is
 removed (status ``cancelled``); the running job is interrupted — by its prompt
-id, so a late request never stops the job after it. The executor checks the
-interrupt flag before every node and at every ``engine.progress.update`` tick.
+id, so a late request never stops the job after it, and one made before the
+executor has started the job's prompt stops it as it starts. The executor
+checks the interrupt flag before every node and at every
+``engine.progress.update`` tick.
 A node that does neither (a pure-Python loop) is stopped by the watchdog: if
 the same node of the same prompt is still running ``grace`` seconds after the
 interrupt (default 2 s), ``InterruptProcessing`` is raised asynchronously in
@@ -107,7 +109,6 @@ class Job(concurrent.futures.Future):
         self.record: dict | None = None
         self._queue = queue
         self._status: JobStatus = "pending"
-        self._interrupt_requested = False
         self._events = EventBus()  # this job's events only; published by the queue
 
     @property
@@ -398,14 +399,7 @@ class PromptQueue:
 
     def _forward(self, event: Event) -> None:
         job = self._running
-        if job is not None and event.prompt_id == job.id:
-            if event.type == "execution_start" and job._interrupt_requested:
-                # Cancelled after the worker took the job but before the executor
-                # started it (which clears the interrupt flag): interrupt it now.
-                self.executor.interrupt(job.id)
-        else:
-            job = None
-        self._publish(event, job)
+        self._publish(event, job if job is not None and event.prompt_id == job.id else None)
 
     def _publish(self, event: Event, job: Job | None) -> None:
         """Deliver ``event`` to the queue's subscribers, then to ``job``'s."""
@@ -528,8 +522,7 @@ class PromptQueue:
 
     def _interrupt(self, job: Job) -> None:
         """Interrupt ``job``, the running one. Call with the lock held."""
-        job._interrupt_requested = True
-        self.executor.interrupt(job.id)
+        self.executor.interrupt(job.id)  # stops it as it starts if the executor has not yet
         if self._worker is not None and self._worker.ident is not None:
             self._watchdog.arm(job, self._worker.ident)
 
