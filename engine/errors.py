@@ -26,12 +26,19 @@ OOM_TIP = (
 
 
 def summarize(value: Any, limit: int = 200) -> str:
-    """A short description of an input value for error reports (tensors by shape and dtype)."""
+    """A short description of a value for error reports and the history (tensors by shape
+    and dtype, anything else by its repr cut at ``limit``); never raises."""
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
     if shape is not None and dtype is not None:
-        return f"{type(value).__name__}(shape={list(shape)}, dtype={dtype})"
-    text = repr(value)
+        try:
+            return f"{type(value).__name__}(shape={list(shape)}, dtype={dtype})"
+        except TypeError:  # a shape that is not a sequence
+            pass
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[:limit] + "…"
 
 

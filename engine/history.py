@@ -41,6 +41,8 @@ import warnings
 from collections import OrderedDict
 from typing import Any, TypedDict
 
+from .errors import summarize
+
 log = logging.getLogger(__name__)
 
 FILENAME = "history.jsonl"
@@ -283,7 +285,7 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else str(value)
     if _depth >= MAX_DEPTH:
-        return _summary(value)
+        return summarize(value, MAX_TEXT)
     if isinstance(value, dict):
         return {_key(k): jsonable(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -296,30 +298,15 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
             return items
     shape = getattr(value, "shape", None)
     if shape is not None and getattr(value, "dtype", None) is not None and shape != ():
-        return _summary(value)
+        return summarize(value, MAX_TEXT)
     item = getattr(value, "item", None)  # numpy and torch scalars
     if callable(item):
         try:
             return jsonable(item(), _depth + 1)
         except Exception:
             pass
-    return _summary(value)
+    return summarize(value, MAX_TEXT)
 
 
 def _key(key: Any) -> str:
     return key if isinstance(key, str) else str(jsonable(key, MAX_DEPTH - 1))
-
-
-def _summary(value: Any) -> str:
-    shape = getattr(value, "shape", None)
-    dtype = getattr(value, "dtype", None)
-    if shape is not None and dtype is not None:
-        try:
-            return f"{type(value).__name__}(shape={list(shape)}, dtype={dtype})"
-        except TypeError:
-            pass
-    try:
-        text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
