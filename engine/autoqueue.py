@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
     from .executor import ExecutionResult
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Mode = Literal["disabled", "instant", "change"]
-MODES: tuple[str, ...] = ("disabled", "instant", "change")
+MODES: tuple[str, ...] = get_args(Mode)
 DEFAULT_DEBOUNCE = 0.1  # seconds
 
 
@@ -57,7 +57,6 @@ class AutoQueue:
         self._mode: str = "disabled"
         self._graph: dict | Callable[[], dict] | None = None
         self._targets: list[str] | None = None
-        self._extra_data: dict | None = None
         self.debounce = debounce
         self._timer: threading.Timer | None = None
         self._waiting: Job | None = None  # the last change-run queued (it may have started since)
@@ -78,7 +77,6 @@ class AutoQueue:
         outputs: list[str] | None = None,
         *,
         debounce: float | None = None,
-        extra_data: dict | None = None,
     ) -> Job | None:
         """Switch to ``mode``; returns the run queued at once (``instant`` on an idle queue)."""
         if mode not in MODES:
@@ -92,7 +90,7 @@ class AutoQueue:
             self._cancel_timer()
             self._mode = mode
             if graph is not None:
-                self._graph, self._targets, self._extra_data = graph, outputs, extra_data
+                self._graph, self._targets = graph, outputs
             if debounce is not None:
                 self.debounce = debounce
             if mode == "instant" and self._queue._idle():
@@ -174,7 +172,7 @@ class AutoQueue:
         graph = self._graph
         try:
             prompt = graph() if callable(graph) else graph
-            return self._queue._submit_auto(prompt, self._targets, self._extra_data)
+            return self._queue._submit_auto(prompt, self._targets)
         except Exception:
             # A broken graph callable must not kill the worker or a timer thread:
             # report it and stop, as a failing run would.

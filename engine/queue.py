@@ -57,7 +57,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
-from .autoqueue import AutoQueue, Mode
+from .autoqueue import DEFAULT_DEBOUNCE, AutoQueue, Mode
 from .events import Event, EventBus, Subscriber, now_ms
 from .executor import ExecutionResult, Executor, InterruptProcessing
 from .history import DEFAULT_LIMIT, DEFAULT_MAX_BYTES, History, default_data_dir
@@ -154,7 +154,7 @@ class PromptQueue:
         history_bytes: int = DEFAULT_MAX_BYTES,
         batch_limit: int = DEFAULT_BATCH_LIMIT,
         grace: float | None = DEFAULT_GRACE,
-        debounce: float = 0.1,
+        debounce: float = DEFAULT_DEBOUNCE,
     ):
         self.executor = executor
         self.batch_limit = batch_limit
@@ -211,11 +211,11 @@ class PromptQueue:
         prompts = [_copy_prompt(prompt() if callable(prompt) else prompt) for _ in range(number)]
         return self._enqueue(prompts, outputs, priority, front, extra_data, False, on_event)
 
-    def _submit_auto(self, prompt: dict, outputs, extra_data) -> Job:
+    def _submit_auto(self, prompt: dict, outputs) -> Job:
         """Queue one auto-queue run without a status event (the caller holds the auto-queue's
         lock and sends it after releasing that lock)."""
         prompt = _copy_prompt(prompt)
-        return self._enqueue([prompt], outputs, 0, False, extra_data, True, None, emit=False)[0]
+        return self._enqueue([prompt], outputs, 0, False, None, True, None, emit=False)[0]
 
     def _enqueue(
         self, prompts, outputs, priority, front, extra_data, auto, on_event, emit: bool = True
