@@ -232,11 +232,9 @@ class Graph:
         node_id = node_id_of(key)
         if node_id not in self._nodes:
             raise KeyError(f"no node {node_id!r} in this graph")
-        handle = self._handles.get(node_id)
-        if handle is None:
-            result = self._handle(node_id)
-            handle = result if isinstance(result, Node) else self._handles[node_id]
-        return handle
+        if node_id not in self._handles:
+            self._handle(node_id)  # made on first use (a node from from_prompt)
+        return self._handles[node_id]
 
     def remove(self, key: str | Output | Node) -> None:
         """Remove a node (links to it are left dangling: validation will name them)."""
@@ -277,11 +275,16 @@ class _Factory:
     def __init__(self, graph: Graph, class_type: str):
         self._graph = graph
         self._class_type = class_type
-        node_type = graph._registry.get(class_type)
+        self._node_type = node_type = graph._registry.get(class_type)
         self.__name__ = class_type
         self.__qualname__ = f"Graph.{class_type}"
         self.__doc__ = getattr(node_type.cls, "DESCRIPTION", "") or node_type.cls.__doc__
-        self.__signature__ = _signature(node_type.input_types())
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        # Built when asked for (help, completion, repr), not on every g.<NodeType>(...)
+        # call: that would run INPUT_TYPES() once more per node added.
+        return _signature(self._node_type.input_types())
 
     def __call__(self, _id: str | None = None, **inputs: Any) -> Output | Node:
         return self._graph.add(self._class_type, _id, **inputs)
@@ -356,8 +359,4 @@ def terminal_nodes(prompt: dict[str, dict]) -> list[str]:
     return [node_id for node_id in prompt if node_id not in consumed]
 
 
-def is_handle(value: Any) -> bool:
-    return isinstance(value, (Output, Node))
-
-
-__all__ = ["Graph", "Node", "Output", "is_handle", "is_link", "node_id_of", "terminal_nodes"]
+__all__ = ["Graph", "Node", "Output", "node_id_of", "terminal_nodes"]
