@@ -269,14 +269,11 @@ def _value_png(value: Any, kind: Any) -> bytes | None:
 def _ui_image_png(image: dict) -> bytes | None:
     from PIL import Image
 
-    folder = {
-        "output": folders.get_output_directory,
-        "temp": folders.get_temp_directory,
-        "input": folders.get_input_directory,
-    }.get(image.get("type", "output"))
-    if folder is None or "filename" not in image:
+    try:
+        name = os.path.join(image.get("subfolder", ""), image["filename"])
+        path = folders.resolve(name, image.get("type", "output"))
+    except (KeyError, ValueError):  # no file name, an unknown folder, a path outside it
         return None
-    path = os.path.join(folder(), image.get("subfolder", ""), image["filename"])
     try:
         with Image.open(path) as picture:
             return _png(picture)
