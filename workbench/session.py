@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,8 @@ class Workbench:
         self.executor = Executor(self.registry, cache=cache, lru_size=lru_size, store=self.store)
         self.queue = PromptQueue(self.executor, data_dir=str(self.data_dir))
         self._results: list[RunResult] = []  # the latest runs, newest last (for value/explain)
-        self._results_lock = threading.Lock()
+        self._kept: weakref.WeakSet = weakref.WeakSet()  # jobs ever in _results (50 stay there)
+        self._results_lock = threading.Lock()  # guards both
         with Workbench._current_lock:
             if Workbench._current is None or Workbench._current is previous:
                 Workbench._current = self
@@ -147,7 +149,7 @@ class Workbench:
             prompt, outputs=targets, number=number, on_event=display.on_event if display else None
         )
         for job in jobs:  # every run counts for value() and explain(), waited for or not
-            job.add_done_callback(lambda done, g=graph: self._record(done, g))
+            job.add_done_callback(lambda done, g=graph: self._result_of(done, g))
         if not wait:
             return jobs[0] if number == 1 else jobs
         try:
@@ -198,23 +200,28 @@ class Workbench:
                 )
                 return
 
-    def _record(self, job, graph) -> None:
-        result = self._result_of(job, graph)
-        with self._results_lock:
-            if result not in self._results:
-                self._results.append(result)
-            del self._results[:-50]
-
     def _result_of(self, job, graph) -> RunResult:
-        with self._results_lock:
-            for result in self._results:
-                if result.job is job:
-                    return result
+        """The ``RunResult`` of ``job``: once it is done, the one kept for value() and explain().
+
+        Whoever asks first makes and keeps it: ``run``'s caller, woken as the job
+        finishes, or the job's done-callback. A result no longer kept (one of
+        more than 50 runs since) is not kept again, so it never counts as newer.
+        """
+        done = job.done()
         try:
             outcome = job.result(timeout=0)
         except (concurrent.futures.CancelledError, concurrent.futures.TimeoutError):
             outcome = None
-        return RunResult(self, job, outcome, graph)
+        with self._results_lock:
+            for result in self._results:
+                if result.job is job:
+                    return result
+            result = RunResult(self, job, outcome, graph)
+            if done and job not in self._kept:
+                self._kept.add(job)
+                self._results.append(result)
+                del self._results[:-50]
+        return result
 
     # --- looking at results ---
 
