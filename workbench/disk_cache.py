@@ -217,8 +217,7 @@ class DiskCache:
 
     def put(self, key: str, entry: CacheEntry, node_type: str) -> None:
         name = _file_key(key)
-        if name is None or key.startswith("!"):
-            # "!" keys mean "always changed" (see engine.fingerprint.changing): never hit again.
+        if name is None:  # a "!" key: never looked up again (see _file_key)
             log.debug("disk cache: not storing %s: its key is never looked up again", node_type)
             return
         try:
@@ -294,13 +293,11 @@ class DiskCache:
                         _unlink(f.path)
                     continue
                 match = _ENTRY_NAME.match(f.name)
-                if match is None:
+                if match is None or (match[2].startswith(".pickle") and not self.allow_pickle):
                     continue
                 try:
                     st = f.stat()
                 except OSError:
-                    continue
-                if match[2].startswith(".pickle") and not self.allow_pickle:
                     continue
                 found.append((st.st_mtime, match[1], _Item(f.path, st.st_size, 0)))
         found.sort(key=lambda t: t[0])
@@ -515,35 +512,29 @@ class _Packer:
 def _encode(entry: CacheEntry, node_type: str, allow_pickle: bool) -> _Payload:
     packer = _Packer(allow_pickle)
     outputs = packer.pack(list(entry.outputs))
-    ui = _ui_json(entry.ui)
-    body = {"node_type": node_type, "ui": ui, "outputs": outputs}
+    body = {"node_type": node_type, "ui": entry.ui or None, "outputs": outputs}
     if packer.devices:
         body["devices"] = packer.devices
-    if not (packer.tensors or packer.images or packer.pickles):
+    try:
         text = _dumps(body)
+    except (TypeError, ValueError):
+        if body["ui"] is None:
+            raise
+        log.debug("disk cache: the ui dict is not JSON-able; the entry is kept without it")
+        body["ui"] = None
+        text = _dumps(body)
+    if not (packer.tensors or packer.images or packer.pickles):
         return _Payload(".json", lambda path: _write_json(path, text))
     if len(packer.images) == 1 and not (packer.tensors or packer.pickles):
         ((name, image),) = packer.images.items()
-        return _Payload(".png", lambda path: _write_png(path, _dumps(body), name, image))
+        return _Payload(".png", lambda path: _write_png(path, text, name, image))
     tensors = dict(packer.tensors)
     for name, image in packer.images.items():
         tensors[name] = _bytes_tensor(_png_bytes(image))
     for name, data in packer.pickles.items():
         tensors[name] = _bytes_tensor(data)
-    text = _dumps(body)
     ext = ".pickle.safetensors" if packer.pickles else ".safetensors"
     return _Payload(ext, lambda path: _write_safetensors(path, text, tensors))
-
-
-def _ui_json(ui: dict | None) -> dict | None:
-    if not ui:
-        return None
-    try:
-        json.dumps(ui)
-    except (TypeError, ValueError):
-        log.debug("disk cache: the ui dict is not JSON-able; the entry is kept without it")
-        return None
-    return ui
 
 
 def _dumps(value: Any) -> str:
@@ -722,7 +713,7 @@ def _file_key(key: str) -> str | None:
     """The file name stem for ``key``: the key itself for the engine's hex digests."""
     if _HEX_KEY.match(key):
         return key
-    if key.startswith("!"):
+    if key.startswith("!"):  # "always changed" (see engine.fingerprint.changing): never hit again
         return None
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
