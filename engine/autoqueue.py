@@ -186,3 +186,4 @@ class AutoQueue:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._queue._notify()  # join() waits for debouncing to end

@@ -272,8 +272,7 @@ class PromptQueue:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                # Bounded waits: the auto-queue's debounce ending is not always notified.
-                self._cond.wait(0.5 if remaining is None else min(remaining, 0.5))
+                self._cond.wait(remaining)  # woken by every change of the two conditions
             return True
 
     # --- stopping ---
