@@ -7,6 +7,8 @@ runs at a time per executor):
 - ``objects``: node id → (class, instance), so a class node keeps its instance
   (and whatever it loaded) across runs while its class is unchanged.
 - ``evidence``: which lazy inputs each node evaluated (``signatures.py``).
+- ``last_run``: the memos the last run left for the next (``last_run.py``),
+  replaced whole when a run ends.
 - ``_interrupt``: set by ``interrupt()`` from any thread, checked before every
   node; cleared when a prompt starts, unless that prompt's interrupt was
   requested before it started (``_interrupt_ahead``: the last such id).
@@ -24,15 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ._aio import off_the_loop
+from ._async_exc import clear_in_thread, raise_in_thread
 from .caches import CacheEntry, make_cache
 from .errors import DependencyCycleError, DuplicateNodeError, InterruptProcessing
 from .events import EventBus, Subscriber
 from .explain import LinksView, RunTrace
-from .node_info import NodeInfo
+from .last_run import LastRun
 from .registry import NodeRegistry
 from .run import Run
 from .signatures import LazyEvidence
-from .validation import ValidationMemo, validate_prompt
+from .validation import validate_prompt
 
 __all__ = [
     "DependencyCycleError",
@@ -102,14 +105,10 @@ class Executor:
         self._state_lock = threading.Lock()  # guards the running_* fields and the interrupt flag
         self.running_prompt_id: str | None = None
         self.running_thread_id: int | None = None  # the thread executing it
-        self.running_node: str | None = None  # the node being run, None between nodes
+        self.running_node: str | None = None  # the node whose code runs, None between nodes
+        self._forced = False  # an interrupt was raised in the running thread (force_interrupt)
         self._lock = threading.Lock()
-        self._last_keys: dict[str, str] = {}
-        self._validation_memo = ValidationMemo()
-        self._signature_memo: dict[str, tuple] = {}  # see Signatures: eager keys of the last run
-        self._node_infos: dict[str, NodeInfo] = {}  # the last run's, reused for unchanged nodes
-        self._last_heads: dict[str, str] = {}  # class type -> its signature head, last run
-        self._last_fleeting: set[str] = set()  # last run's nodes with a random signature
+        self.last_run = LastRun()
 
     def subscribe(self, callback: Subscriber):
         """Call ``callback(event)`` for every event; returns a function that unsubscribes."""
@@ -132,6 +131,35 @@ class Executor:
             self._interrupt.set()
             return self.running_prompt_id is not None
 
+    def force_interrupt(self, prompt_id: str, node_id: str, thread: int) -> bool:
+        """Raise ``InterruptProcessing`` in ``thread`` if it still runs ``node_id``'s code
+        for ``prompt_id``; returns whether it did (the queue's watchdog calls this).
+
+        Atomic with ``leave_user_code``: an exception raised here reaches the node's
+        code or is taken back as the node returns, so it never lands in the engine's
+        bookkeeping (storing a finished node's outputs, the memos of the run).
+        """
+        with self._state_lock:
+            if (
+                self.running_prompt_id != prompt_id
+                or self.running_node != node_id
+                or self.running_thread_id != thread
+            ):
+                return False
+            raise_in_thread(thread, InterruptProcessing)
+            self._forced = True
+            return True
+
+    def leave_user_code(self) -> None:
+        """The running node's code returned (or raised): no forced interrupt may follow."""
+        with self._state_lock:
+            self.running_node = None
+            if self._forced:
+                # Raised after the node's last bytecode: the run stops at its next
+                # check of the interrupt flag instead, in a safe place.
+                clear_in_thread(threading.get_ident())
+                self._forced = False
+
     def check_interrupted(self) -> None:
         """Raise ``InterruptProcessing`` if the run was interrupted (for long nodes to call)."""
         if self._interrupt.is_set():
@@ -143,16 +171,11 @@ class Executor:
             self._free()
             self.evidence.clear()
             self.executed_node_ids = set()
-            self._last_keys = {}
-            self._validation_memo = ValidationMemo()
-            self._signature_memo = {}
-            self._node_infos = {}
-            self._last_heads = {}
-            self._last_fleeting = set()
+            self.last_run = LastRun()
 
     def get_output(self, node_id: str):
         """The cached outputs of ``node_id`` from the last run (a tuple per slot), or None."""
-        key = self._last_keys.get(node_id)
+        key = self.last_run.keys.get(node_id)
         return self.cached_output(key) if key is not None else None
 
     def cached_output(self, key: str):
@@ -195,6 +218,7 @@ class Executor:
                 self._interrupt.clear()
             self.running_prompt_id = prompt_id
             self.running_thread_id = threading.get_ident()
+            self._forced = False
         # The engine's own bookkeeping allocates many small objects and no garbage
         # cycles; the cyclic collector scanning them costs up to half of a cached
         # rerun. It stays on while node code runs (see Run.user_code), and then
@@ -215,8 +239,8 @@ class Executor:
 
     def _run_prompt(self, prompt, outputs, extra_data, prompt_id, collecting) -> ExecutionResult:
         self.executed_node_ids = set()
-        validation = validate_prompt(prompt, self.registry, outputs, self._validation_memo)
-        if not validation.ok:
+        validation = validate_prompt(prompt, self.registry, outputs, self.last_run.validation)
+        if not validation.ok:  # nothing ran: the last run's memos stay as they are
             return ExecutionResult(
                 prompt_id, "invalid", error=validation.error, node_errors=validation.node_errors
             )
@@ -228,13 +252,18 @@ class Executor:
             run.execute(validation.outputs, result)
         finally:
             run.close()
+            infos = dict(run.info)  # a plain dict: makes nothing on a miss
+            # One assignment: an interrupt finds the old memos or the new, never a mix.
+            self.last_run = LastRun(
+                validation.memo,
+                run.signatures.keys,
+                run.signatures.learnt,
+                infos,
+                {name: c.head for name, c in run.classes.items()},
+                run.signatures.fleeting,
+            )
             self.outputs.end(validation.prompt.keys())
             self._drop_objects(validation.prompt.keys())
-            self._last_keys = run.signatures.keys
-            self._signature_memo = run.signatures.learnt
-            self._node_infos = infos = dict(run.info)  # a plain dict: makes nothing on a miss
-            self._last_heads = {name: c.head for name, c in run.classes.items()}
-            self._last_fleeting = run.signatures.fleeting
         result.executed = run.executed
         result.cached = run.cached - run.executed
         result.outputs = run.ui

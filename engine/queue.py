@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ctypes
 import heapq
 import itertools
 import logging
@@ -57,6 +56,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
+from ._async_exc import clear_in_thread
 from .autoqueue import DEFAULT_DEBOUNCE, AutoQueue, Mode
 from .events import Event, EventBus, Subscriber, now_ms
 from .executor import ExecutionResult, Executor, InterruptProcessing
@@ -569,7 +569,7 @@ class _Watchdog:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            _clear_async_exc(thread)
+            clear_in_thread(thread)
 
     def _observe(self) -> tuple[str | None, str | None]:
         return self.executor.running_prompt_id, self.executor.running_node
@@ -587,34 +587,15 @@ class _Watchdog:
             if (
                 now == observed
                 and now[0] == job.id
-                and now[1] is not None  # node code is running, not the engine's bookkeeping
-                and self.executor.running_thread_id == self._thread
+                and now[1] is not None
+                and self.executor.force_interrupt(job.id, now[1], self._thread)
             ):
                 log.warning(
                     "node %s ignored the interrupt for %.1f s: raising it in the worker thread",
                     now[1],
                     self.grace,
                 )
-                _raise_async_exc(self._thread, InterruptProcessing)
             self._schedule(job, now)
-
-
-# PyThreadState_SetAsyncExc with our own prototypes (not the shared ctypes.pythonapi
-# attribute, whose argtypes other code may set differently).
-_SetAsyncExc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
-    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
-)
-_ClearAsyncExc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
-    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
-)
-
-
-def _raise_async_exc(thread: int, exc_type: type[BaseException]) -> None:
-    _SetAsyncExc(thread, exc_type)
-
-
-def _clear_async_exc(thread: int) -> None:
-    _ClearAsyncExc(thread, None)
 
 
 def _copy_prompt(prompt: Any) -> dict:

@@ -74,6 +74,7 @@ class Run:
         collecting: bool,
     ):
         self.ex = executor
+        self.last = executor.last_run  # what the last run left: read once, as one
         self.collecting = collecting  # whether the garbage collector runs in node code
         self.prompt_id = prompt_id
         self.prompt = validation.prompt
@@ -85,7 +86,7 @@ class Run:
         self.classes: dict[str, ClassInfo] = {}
         self.info = NodeInfos(self.make_info)  # node id -> NodeInfo, made on first use
         self.signatures = Signatures(
-            self.node_links, self.is_changed, executor.evidence, executor._signature_memo
+            self.node_links, self.is_changed, executor.evidence, self.last.signatures
         )
         self.list = ExecutionList(self.links_of, self.available, self.node_type)
         self.values: dict[str, list] = {}  # node id -> outputs (a list per slot) at hand this run
@@ -115,7 +116,7 @@ class Run:
         if node_id in self.unchanged:
             # Validation found the node as it was in the last run: so is its info,
             # unless the globals its code reads have changed since.
-            info = self.ex._node_infos.get(node_id)
+            info = self.last.infos.get(node_id)
             if info is not None and info.spec.head == spec.head:
                 return info
         return NodeInfo(node_id, node, node_type, spec)
@@ -206,14 +207,14 @@ class Run:
         ``IS_CHANGED``, no lazy input (its evidence), no random component.
         Then the whole prompt is keyed without hashing or walking it.
         """
-        ex = self.ex
-        if not ex._last_keys or ex._last_fleeting or len(self.unchanged) != len(self.prompt):
+        ex, last = self.ex, self.last
+        if not last.keys or last.fleeting or len(self.unchanged) != len(self.prompt):
             return
         for class_type in {node["class_type"] for node in self.prompt.values()}:
             spec = self.class_info(ex.registry.get(class_type))
-            if spec.volatile or spec.lazy or ex._last_heads.get(class_type) != spec.head:
+            if spec.volatile or spec.lazy or last.heads.get(class_type) != spec.head:
                 return
-        self.signatures.adopt(ex._last_keys, self.prompt)
+        self.signatures.adopt(last.keys, self.prompt)
         self.adopted = True
 
     def execute(self, targets: list[str], result: ExecutionResult) -> None:
@@ -589,7 +590,7 @@ class Run:
             gc.enable()
 
     def leave_user_code(self) -> None:
-        self.ex.running_node = None
+        self.ex.leave_user_code()
         if self.collecting:
             gc.disable()
 

@@ -30,6 +30,11 @@ from .registry import NodeRegistry, NodeType
 _CONVERTERS = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
 PLAIN = (str, int, float, bool, type(None))  # constants that compare by value
 
+# A cycle's error lists its first CYCLE_SHOWN nodes and is reported on its first
+# CYCLE_REPORTED nodes (every node of it is invalid).
+CYCLE_SHOWN = 12
+CYCLE_REPORTED = 100
+
 # Hidden inputs the engine fills in; any other hidden input gets the prompt's value.
 HIDDEN_INPUTS = ("UNIQUE_ID", "PROMPT", "DYNPROMPT", "EXTRA_PNGINFO")
 
@@ -46,6 +51,7 @@ class ValidationResult:
     # showed every node unchanged and nothing was walked).
     order: list[str] = field(default_factory=list)
     specs: dict[str, dict] = field(default_factory=dict)  # class type -> INPUT_TYPES() used
+    memo: ValidationMemo | None = None  # what the next validation may reuse, if a memo was given
 
 
 def error(type: str, message: str, details: str = "", **extra_info: Any) -> dict:
@@ -109,8 +115,9 @@ class _ClassInputs:
             self.validate_kwargs = argspec.varkw is not None
 
 
+@dataclass(frozen=True)
 class ValidationMemo:
-    """What one validation learnt that the next may reuse (an executor keeps one).
+    """What one validation learnt that the next may reuse (see ``engine.last_run``).
 
     A node validated without errors, conversions or a ``VALIDATE_INPUTS`` is
     valid again if its class type, its inputs (plain constants and links only,
@@ -118,18 +125,22 @@ class ValidationMemo:
     ``INPUT_TYPES()`` are all unchanged, and no node type was (re)registered.
     Everything else is validated afresh: custom validators may look at the
     world (a file that went missing), so they always run.
+
+    A validation never changes the memo it is given: it returns a new one
+    (``ValidationResult.memo``), which the executor keeps only if the prompt runs.
     """
 
-    def __init__(self):
-        self.generation = -1
-        self.specs: dict[str, dict] = {}  # class type -> INPUT_TYPES() of the last validation
-        self.nodes: dict[str, tuple] = {}  # node id -> (class type, inputs, linked types, deps)
-        # The last prompt's targets, and its nodes no target reached (not validated):
-        # node id -> (class type, inputs). With the same targets and every other node
-        # unchanged, they are still unreached.
-        self.targets: list[str] = []
-        self.unreached: dict[str, tuple] = {}
-        self.seen: set[str] = set()  # the node ids of the last prompt
+    generation: int = -1  # the registry's generation it was made under
+    specs: dict[str, dict] = field(default_factory=dict)  # class type -> INPUT_TYPES()
+    nodes: dict[str, tuple] = field(
+        default_factory=dict
+    )  # id -> (class, inputs, linked types, deps)
+    # The prompt's targets, and its nodes no target reached (not validated):
+    # node id -> (class type, inputs). With the same targets and every other node
+    # unchanged, they are still unreached.
+    targets: list[str] = field(default_factory=list)
+    unreached: dict[str, tuple] = field(default_factory=dict)
+    seen: frozenset[str] = frozenset()  # the node ids of the prompt
 
 
 class _Validator:
@@ -146,10 +157,12 @@ class _Validator:
         self.learnt: dict[str, tuple] = {}  # the memo's next nodes
         self.learnt_unreached: dict[str, tuple] = {}  # and its next unreached nodes
         self.unchanged: set[str] = set()
+        self.in_cycle: set[str] = set()  # nodes on a cycle: invalid, reported or not
         if memo is not None and memo.generation != registry.generation:
-            memo.nodes = {}
-            memo.specs = {}
-            memo.generation = registry.generation
+            # A node type was (re)registered since: no node or spec is known any more.
+            self.memo = ValidationMemo(
+                registry.generation, {}, {}, memo.targets, memo.unreached, memo.seen
+            )
 
     def spec(self, node_type: NodeType) -> dict:
         spec = self.specs.get(node_type.name)
@@ -216,12 +229,10 @@ class _Validator:
         linked = tuple(self.prompt[producer]["class_type"] for _, producer in deps)
         self.learnt[node_id] = (*snapshot, linked, deps)
 
-    def save(self, targets: list[str]) -> None:
+    def save(self, targets: list[str]) -> ValidationMemo | None:
+        """The memo for the next validation: what this one learnt of its prompt."""
         if self.memo is None:
-            return
-        self.memo.nodes = self.learnt
-        self.memo.specs = self.specs
-        self.memo.targets = targets
+            return None
         unreached = self.learnt_unreached
         seen = self.memo.seen
         for node_id, node in self.prompt.items():
@@ -234,8 +245,14 @@ class _Validator:
                 snapshot = _snapshot(node)
                 if snapshot is not None:
                     unreached[node_id] = snapshot
-        self.memo.unreached = unreached
-        self.memo.seen = set(self.prompt)
+        return ValidationMemo(
+            self.registry.generation,
+            self.specs,
+            self.learnt,
+            targets,
+            unreached,
+            frozenset(self.prompt),
+        )
 
     def validate_tree(self, root: str) -> None:
         """Validate ``root`` and everything it links to, without recursion."""
@@ -258,13 +275,13 @@ class _Validator:
                 top[3] = index + 1
                 input_name, dep = deps[index]
                 if dep in visiting:
-                    self.report_cycle([entry[0] for entry in stack[visiting[dep] :]], stack)
+                    self.report_cycle(stack[visiting[dep] :])
                 elif dep not in validated:
                     enter(dep, (top[0], input_name))
                 continue
             stack.pop()
             del visiting[top[0]]
-            valid = not top[1]
+            valid = not top[1] and top[0] not in self.in_cycle
             ids = []
             for _, dep in deps:  # a dep still on the stack closed a cycle: already reported
                 ids.append(dep)
@@ -272,11 +289,27 @@ class _Validator:
                     valid = False
             validated[top[0]] = (valid, top[1], ids)
 
-    def report_cycle(self, cycle: list[str], stack: list) -> None:
-        names = [f"{n} ({self.prompt[n]['class_type']})" for n in cycle + cycle[:1]]
-        problem = error("dependency_cycle", "Dependency cycle detected", " -> ".join(names))
-        for entry in stack:
-            if entry[0] in cycle and not any(e["type"] == "dependency_cycle" for e in entry[1]):
+    def report_cycle(self, members: list) -> None:
+        """Mark the nodes of a cycle invalid (``members``: their stack entries, in link order).
+
+        The error names the cycle (shortened past ``CYCLE_SHOWN`` nodes) and is put on
+        at most ``CYCLE_REPORTED`` of them: the report of a 10,000-node cycle stays small,
+        where naming the whole cycle on every node of it grew with its length squared.
+        """
+        cycle = [entry[0] for entry in members]
+        self.in_cycle.update(cycle)
+        shown = [f"{n} ({_short(self.prompt[n]['class_type'], 60)})" for n in cycle[:CYCLE_SHOWN]]
+        if len(cycle) > CYCLE_SHOWN:
+            shown.append(f"… {len(cycle) - CYCLE_SHOWN:,} more")
+        shown.append(shown[0])
+        problem = error(
+            "dependency_cycle",
+            "Dependency cycle detected",
+            " -> ".join(shown),
+            cycle_length=len(cycle),
+        )
+        for entry in members[:CYCLE_REPORTED]:
+            if not any(e["type"] == "dependency_cycle" for e in entry[1]):
                 entry[1].append(problem)
 
     def check_node(self, node_id: str, via: tuple[str, str] | None, is_root: bool):
@@ -582,14 +615,22 @@ def validate_prompt(
         return ValidationResult(False, error("prompt_no_outputs", "Prompt has no outputs"))
 
     validator = _Validator(prompt, registry, memo)
+    memo = validator.memo
     if memo is not None and memo.nodes and memo.targets == targets and validator.all_remembered():
-        validator.save(targets)
         return ValidationResult(
-            True, None, targets, {}, validator.normalized, validator.unchanged, [], validator.specs
+            True,
+            None,
+            targets,
+            {},
+            validator.normalized,
+            validator.unchanged,
+            [],
+            validator.specs,
+            validator.save(targets),
         )
     good: list[str] = []
     node_errors: dict[str, dict] = {}
-    failures: list[str] = []
+    failures: dict[int, str] = {}  # id of an error -> its line (an error shared by nodes: once)
     for target in targets:
         validator.validate_tree(target)
         if validator.validated[target][0]:
@@ -607,13 +648,13 @@ def validate_prompt(
                     },
                 )
                 entry["dependent_outputs"].append(target)
-                failures.extend(f"{e['message']}: {e['details']}" for e in errors)
-    validator.save(targets)
+                for e in errors:
+                    failures.setdefault(id(e), f"{e['message']}: {e['details']}")
     if not good:
         failed = error(
             "prompt_outputs_failed_validation",
             "Prompt outputs failed validation",
-            "\n".join(failures),
+            "\n".join(failures.values()),
         )
         return ValidationResult(False, failed, [], node_errors, validator.normalized)
     order = [node_id for node_id, (valid, _, _) in validator.validated.items() if valid]
@@ -626,6 +667,7 @@ def validate_prompt(
         validator.unchanged,
         order,
         validator.specs,
+        validator.save(targets),
     )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import sys
 import threading
 import time
 
@@ -293,6 +295,37 @@ def test_a_native_call_stops_when_it_returns_to_python(q):
     # node, the run would succeed with it cached.
     assert r.status == "interrupted"
     assert q.executor.get_output("n") is None
+
+
+def test_a_forced_interrupt_never_outlives_the_nodes_code():
+    """The watchdog raises as the node returns: the exception is delivered while the node is
+    being left (as an interrupt of that node) or taken back, never in the engine's bookkeeping
+    after it; and once the node is left, ``force_interrupt`` raises nothing."""
+    from engine import Executor, InterruptProcessing, NodeRegistry
+    from engine._async_exc import raise_in_thread
+
+    ex = Executor(NodeRegistry())
+    me = threading.get_ident()
+    ex.running_prompt_id, ex.running_thread_id, ex.running_node = "p", me, "n"
+
+    def watchdog() -> None:
+        with ex._state_lock:  # force_interrupt's critical section, as the node returns
+            while sys._current_frames()[me].f_code.co_name != "leave_user_code":
+                time.sleep(0.001)
+            raise_in_thread(me, InterruptProcessing)  # what force_interrupt does, found running
+            ex._forced = True
+
+    thread = threading.Thread(target=watchdog)
+    thread.start()
+    while not ex._state_lock.locked():
+        time.sleep(0.001)
+    with contextlib.suppress(InterruptProcessing):  # delivered while leaving: the node stopped
+        ex.leave_user_code()
+    thread.join()
+    for _ in range(100_000):  # bookkeeping: bytecodes where a pending exception would land
+        pass
+    assert ex.running_node is None
+    assert not ex.force_interrupt("p", "n", me)
 
 
 # --- many threads ---------------------------------------------------------------------

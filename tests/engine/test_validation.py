@@ -8,10 +8,12 @@ reported on. The cases follow ComfyUI's ``validate_inputs``/``validate_prompt``
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
-from engine import NodeRegistry, validate_prompt
+from engine import Executor, NodeRegistry, validate_prompt
+from engine.validation import CYCLE_REPORTED, CYCLE_SHOWN
 
 from .stubs import v1_node
 
@@ -381,6 +383,33 @@ def test_cycle_only_fails_outputs_depending_on_it(reg):
     assert v.outputs == ["4"]
     assert {"0", "1"} <= set(v.node_errors)
     assert "4" not in v.node_errors
+
+
+def long_cycle(n: int) -> dict:
+    """An output behind a cycle of ``n`` Pass nodes: c0 -> c1 -> ... -> c(n-1) -> c0."""
+    prompt = {f"c{i}": const([f"c{(i + 1) % n}", 0], "Pass", "x") for i in range(n)}
+    prompt["o"] = sink(["c0", 0])
+    return prompt
+
+
+def test_long_cycle_report_is_bounded_and_every_node_of_it_invalid(reg):
+    n = 10_000
+    prompt = long_cycle(n)
+    prompt["o2"] = sink([f"c{n - 1}", 0])  # reaches the cycle far past the nodes it is reported on
+    prompt["k"], prompt["o3"] = const(1), sink(["k", 0])
+    v = validate_prompt(prompt, reg)
+    report = json.dumps({"error": v.error, "node_errors": v.node_errors})
+    assert len(report) < 1_000_000  # was 2 billion characters: the whole cycle on every node
+    assert v.ok and v.outputs == ["o3"]  # only what does not depend on the cycle runs
+    problem = v.node_errors["c0"]["errors"][0]
+    assert problem["type"] == "dependency_cycle"
+    assert problem["extra_info"]["cycle_length"] == n
+    assert problem["details"].startswith("c0 (Pass) -> c1 (Pass) -> ")
+    assert f"… {n - CYCLE_SHOWN:,} more -> c0 (Pass)" in problem["details"]
+    assert len(v.node_errors) == CYCLE_REPORTED
+    executor = Executor(reg, cache="none")
+    r = executor.execute(prompt)
+    assert r.status == "success" and r.executed == {"k", "o3"}
 
 
 def test_custom_validation_details(reg):
