@@ -5,44 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from .graph import is_link
+from .nodespec import NodeSpec
 from .registry import NodeType
 from .signatures import NodeLinks
-from .validation import HIDDEN_INPUTS, PLAIN, input_info
+from .validation import PLAIN
 
 
 class ClassInfo:
-    """A node class as the hot path needs it: ``INPUT_TYPES()`` digested once per run."""
+    """A node class as the hot path needs it, for one run: its spec and signature head."""
 
     __slots__ = ("head", "declared", "lazy", "raw", "defaults", "hidden", "volatile")
 
-    def __init__(self, node_type: NodeType, spec: dict | None = None):
-        """``spec``: the class's ``INPUT_TYPES()`` if already called (by validation)."""
+    def __init__(self, node_type: NodeType, spec: NodeSpec | None = None):
+        """``spec``: the class's spec if validation already read it this run."""
         if spec is None:
-            spec = node_type.input_types()
+            spec = node_type.spec()
         # The signature's first component: the node type, its code, and the globals
         # its code reads (after \x1d, as "name=fingerprint;..." for explain()).
         self.head = f"{node_type.name}\x1f{node_type.code}\x1d{node_type.globals_fingerprint()}"
         self.volatile = hasattr(node_type.cls, "IS_CHANGED")
-        self.lazy: set[str] = set()
-        self.raw: set[str] = set()
-        self.defaults: dict[str, Any] = {}  # optional inputs' schema defaults
-        hidden = spec.get("hidden") or {}
-        self.hidden = {
-            name: kind
-            for name, kind in hidden.items()
-            if isinstance(kind, str) and kind in HIDDEN_INPUTS  # the engine fills these in
-        }
-        self.declared: set[str] = {name for name in hidden if name not in self.hidden}
-        for category in ("required", "optional"):
-            for name in spec.get(category) or {}:
-                self.declared.add(name)
-                options = input_info(spec, name)[2]
-                if options.get("lazy"):
-                    self.lazy.add(name)
-                if options.get("rawLink"):
-                    self.raw.add(name)
-                if category == "optional" and "default" in options:
-                    self.defaults[name] = options["default"]
+        self.lazy = spec.lazy
+        self.raw = spec.raw_links
+        self.defaults = spec.defaults  # optional inputs' defaults
+        self.hidden = spec.engine_hidden  # filled in by the engine
+        self.declared = spec.declared
 
 
 class NodeInfo:

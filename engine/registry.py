@@ -11,16 +11,20 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .fingerprint import code_fingerprint, global_references, globals_fingerprint
 from .nodedef import node_class_of
+from .nodespec import NodeSpec
 
 
 @dataclass(frozen=True)
 class NodeType:
-    """A registered node type and the facts about it the executor reads on its hot path."""
+    """A registered node type: its class's outputs and flags, read once when it is registered.
+
+    Its inputs are in its ``spec()`` (``nodespec.py``).
+    """
 
     name: str
     cls: type
@@ -33,6 +37,15 @@ class NodeType:
     return_types: tuple
     not_idempotent: bool
     global_refs: tuple = ()  # (module globals, names) its code reads: see fingerprint.py
+    return_names: tuple = ()
+    output_tooltips: tuple = ()
+    category: str = ""
+    description: str = ""
+    python_module: str = ""
+    deprecated: bool = False
+    experimental: bool = False
+    # The last spec parsed: a holder, so that a frozen NodeType can cache it.
+    _spec: list = field(default_factory=lambda: [None], compare=False, repr=False)
 
     def globals_fingerprint(self) -> str:
         """The current values of the globals its code reads (changes rerun its nodes)."""
@@ -43,6 +56,15 @@ class NodeType:
         spec = self.cls.INPUT_TYPES()
         if not isinstance(spec, dict):
             raise TypeError(f"{self.name}.INPUT_TYPES() returned {type(spec).__name__}, not a dict")
+        return spec
+
+    def spec(self) -> NodeSpec:
+        """Its inputs as they are now: ``INPUT_TYPES()`` called, parsed only if it changed."""
+        raw = self.input_types()
+        known = self._spec[0]
+        if known is not None and known.same_inputs_as(raw):
+            return known
+        spec = self._spec[0] = NodeSpec.parse(self, raw)
         return spec
 
 
@@ -118,6 +140,7 @@ def _describe(name: str, cls: type, display_name: str | None) -> NodeType:
         )
     return_types = tuple(cls.RETURN_TYPES)
     output_is_list = tuple(getattr(cls, "OUTPUT_IS_LIST", None) or (False,) * len(return_types))
+    return_names = tuple(getattr(cls, "RETURN_NAMES", None) or return_types)
     return NodeType(
         name=name,
         cls=cls,
@@ -130,31 +153,36 @@ def _describe(name: str, cls: type, display_name: str | None) -> NodeType:
         return_types=return_types,
         not_idempotent=bool(getattr(cls, "NOT_IDEMPOTENT", False)),
         global_refs=tuple(global_references(getattr(cls, "__wrapped__", None) or cls)),
+        return_names=tuple(str(n) for n in return_names),
+        output_tooltips=tuple(getattr(cls, "OUTPUT_TOOLTIPS", None) or ()),
+        category=getattr(cls, "CATEGORY", "") or "",
+        description=getattr(cls, "DESCRIPTION", "") or "",
+        python_module=getattr(cls, "RELATIVE_PYTHON_MODULE", None) or cls.__module__,
+        deprecated=bool(getattr(cls, "DEPRECATED", False)),
+        experimental=bool(getattr(cls, "EXPERIMENTAL", False)),
     )
 
 
 def _object_info(t: NodeType) -> dict:
-    cls = t.cls
     try:
-        spec = t.input_types()
+        raw = t.spec().raw
     except Exception as exc:  # a broken node must not break the palette
-        spec = {"required": {}, "error": f"{type(exc).__name__}: {exc}"}
-    return_names = getattr(cls, "RETURN_NAMES", None) or t.return_types
+        raw = {"required": {}, "error": f"{type(exc).__name__}: {exc}"}
     return {
-        "input": _jsonable(spec),
-        "input_order": {k: list(v) for k, v in spec.items() if isinstance(v, dict)},
+        "input": _jsonable(raw),
+        "input_order": {k: list(v) for k, v in raw.items() if isinstance(v, dict)},
         "output": _jsonable(list(t.return_types)),
         "output_is_list": list(t.output_is_list),
-        "output_name": _jsonable(list(return_names)),
-        "output_tooltips": _jsonable(list(getattr(cls, "OUTPUT_TOOLTIPS", None) or [])),
+        "output_name": _jsonable(list(t.return_names)),
+        "output_tooltips": _jsonable(list(t.output_tooltips)),
         "name": t.name,
         "display_name": t.display_name,
-        "description": getattr(cls, "DESCRIPTION", "") or "",
-        "python_module": getattr(cls, "RELATIVE_PYTHON_MODULE", None) or cls.__module__,
-        "category": getattr(cls, "CATEGORY", "") or "",
+        "description": t.description,
+        "python_module": t.python_module,
+        "category": t.category,
         "output_node": t.is_output,
-        "deprecated": bool(getattr(cls, "DEPRECATED", False)),
-        "experimental": bool(getattr(cls, "EXPERIMENTAL", False)),
+        "deprecated": t.deprecated,
+        "experimental": t.experimental,
     }
 
 

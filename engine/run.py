@@ -80,7 +80,7 @@ class Run:
         self.prompt = validation.prompt
         self.extra_data = extra_data
         self.dynprompt = DynamicPrompt(self.prompt)
-        self.validated_specs = validation.specs  # INPUT_TYPES() as validation called it
+        self.validated_specs = validation.specs  # the specs validation read
         self.unchanged = validation.unchanged  # nodes validation found unchanged since the last run
         self.order = validation.order  # validation's walk: valid nodes, each after its producers
         self.classes: dict[str, ClassInfo] = {}

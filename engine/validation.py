@@ -17,7 +17,6 @@ a copy; the caller's prompt is never modified.
 
 from __future__ import annotations
 
-import inspect
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from ._aio import resolve
 from .errors import full_name
 from .graph import ExecutionBlocker
+from .nodespec import InputSpec, NodeSpec
 from .registry import NodeRegistry, NodeType
 
 _CONVERTERS = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
@@ -34,9 +34,6 @@ PLAIN = (str, int, float, bool, type(None))  # constants that compare by value
 # CYCLE_REPORTED nodes (every node of it is invalid).
 CYCLE_SHOWN = 12
 CYCLE_REPORTED = 100
-
-# Hidden inputs the engine fills in; any other hidden input gets the prompt's value.
-HIDDEN_INPUTS = ("UNIQUE_ID", "PROMPT", "DYNPROMPT", "EXTRA_PNGINFO")
 
 
 @dataclass
@@ -50,7 +47,7 @@ class ValidationResult:
     # The valid nodes walked, each after the nodes it links to (empty if the memo
     # showed every node unchanged and nothing was walked).
     order: list[str] = field(default_factory=list)
-    specs: dict[str, dict] = field(default_factory=dict)  # class type -> INPUT_TYPES() used
+    specs: dict[str, NodeSpec] = field(default_factory=dict)  # class type -> the spec used
     memo: ValidationMemo | None = None  # what the next validation may reuse, if a memo was given
 
 
@@ -77,44 +74,6 @@ def types_match(received: Any, expected: Any) -> bool:
     return not received_set.isdisjoint(expected_set)
 
 
-def input_info(spec: dict, name: str) -> tuple[Any, str | None, dict]:
-    """(type, "required"|"optional"|"hidden"|None, options) of input ``name``."""
-    for category in ("required", "optional", "hidden"):
-        section = spec.get(category)
-        if section and name in section:
-            info = section[name]
-            if isinstance(info, (tuple, list)) and info:
-                options = info[1] if len(info) > 1 and isinstance(info[1], dict) else {}
-                return info[0], category, options
-            return info, category, {}
-    return None, None, {}
-
-
-class _ClassInputs:
-    """What validation needs of a node class, worked out once per prompt."""
-
-    def __init__(self, cls: type, spec: dict):
-        self.spec = spec
-        self.declared: set[str] = set()
-        self.inputs: list[
-            tuple[str, bool, Any, dict, list]
-        ] = []  # name, required, type, options, config
-        for category in ("required", "optional"):
-            for name in spec.get(category) or {}:
-                input_type, _, options = input_info(spec, name)
-                self.declared.add(name)
-                self.inputs.append(
-                    (name, category == "required", input_type, options, [input_type, options])
-                )
-        self.validate = getattr(cls, "VALIDATE_INPUTS", None)
-        self.validate_args: list[str] = []
-        self.validate_kwargs = False
-        if self.validate is not None:
-            argspec = inspect.getfullargspec(self.validate)
-            self.validate_args = argspec.args + argspec.kwonlyargs
-            self.validate_kwargs = argspec.varkw is not None
-
-
 @dataclass(frozen=True)
 class ValidationMemo:
     """What one validation learnt that the next may reuse (see ``engine.last_run``).
@@ -131,7 +90,7 @@ class ValidationMemo:
     """
 
     generation: int = -1  # the registry's generation it was made under
-    specs: dict[str, dict] = field(default_factory=dict)  # class type -> INPUT_TYPES()
+    specs: dict[str, NodeSpec] = field(default_factory=dict)  # class type -> its spec
     nodes: dict[str, tuple] = field(
         default_factory=dict
     )  # id -> (class, inputs, linked types, deps)
@@ -148,8 +107,9 @@ class _Validator:
         self.prompt = prompt
         self.registry = registry
         self.normalized = dict(prompt)
-        self.specs: dict[str, dict] = {}  # class_type -> INPUT_TYPES(), called once per prompt
-        self.classes: dict[str, _ClassInputs] = {}
+        self.specs: dict[
+            str, NodeSpec
+        ] = {}  # class_type -> its spec (INPUT_TYPES() once per prompt)
         # node id -> (valid, errors, ids of the nodes it links to)
         self.validated: dict[str, tuple[bool, list, list]] = {}
         self.memo = memo
@@ -164,12 +124,12 @@ class _Validator:
                 registry.generation, {}, {}, memo.targets, memo.unreached, memo.seen
             )
 
-    def spec(self, node_type: NodeType) -> dict:
+    def spec(self, node_type: NodeType) -> NodeSpec:
         spec = self.specs.get(node_type.name)
         if spec is None:
-            spec = self.specs[node_type.name] = node_type.input_types()
-            if self.memo is not None:
-                self.reusable[node_type.name] = self.memo.specs.get(node_type.name) == spec
+            spec = self.specs[node_type.name] = node_type.spec()
+            if self.memo is not None:  # the same object if INPUT_TYPES() returned the same
+                self.reusable[node_type.name] = self.memo.specs.get(node_type.name) is spec
         return spec
 
     def remembered(self, node_id: str, node: dict) -> list | None:
@@ -334,13 +294,13 @@ class _Validator:
             else:
                 consumer, input_name = via
                 consumer_type = self.registry.get(self.prompt[consumer]["class_type"])
-                input_type, _, options = input_info(self.spec(consumer_type), input_name)
+                declared = self.spec(consumer_type).input(input_name)
                 problem = error(
                     "exception_during_inner_validation",
                     "Exception when validating inner node",
                     str(exc),
                     input_name=input_name,
-                    input_config=[input_type, options],
+                    input_config=declared.config if declared is not None else None,
                     linked_node=list(self.prompt[consumer]["inputs"][input_name]),
                     **info,
                 )
@@ -351,22 +311,25 @@ class _Validator:
             deps = self.remembered(node_id, node)
             if deps is not None:
                 return [], deps
-        c = self.class_inputs(node_type)
+        spec = self.spec(node_type)
         inputs = node.get("inputs", {})
         errors: list[dict] = []
         deps: list[tuple[str, str]] = []
         received_types: dict[str, Any] = {}
         converted: dict[str, Any] = {}
+        validate_args, validate_kwargs = spec.validate_args, spec.validate_kwargs
 
+        by_name = spec.by_name
         for name, value in inputs.items():  # undeclared links still run: validate their source
-            if isinstance(value, list) and name not in c.declared:
+            if isinstance(value, list) and (name not in by_name or by_name[name].kind == "hidden"):
                 source = self._link_source(value)
                 if source is not None:
                     deps.append((name, source[0]))
 
-        for name, required, input_type, options, config in c.inputs:
+        for declared in spec.inputs:
+            name = declared.name
             if name not in inputs:
-                if required:
+                if declared.required:
                     errors.append(
                         error(
                             "required_input_missing",
@@ -378,9 +341,7 @@ class _Validator:
                 continue
             value = inputs[name]
             if isinstance(value, list):
-                source, problem = self._check_link(
-                    name, value, input_type, config, c.validate_args, received_types
-                )
+                source, problem = self._check_link(declared, value, validate_args, received_types)
                 if problem is not None:
                     errors.append(problem)
                 else:
@@ -389,35 +350,18 @@ class _Validator:
                         converted[name] = list(source)
                 continue
             problem = self._check_constant(
-                name,
-                value,
-                input_type,
-                options,
-                config,
-                c.validate_args,
-                c.validate_kwargs,
-                converted,
+                declared, value, validate_args, validate_kwargs, converted
             )
             if problem is not None:
                 errors.append(problem)
 
         if converted:
             self.normalized[node_id] = {**node, "inputs": {**inputs, **converted}}
-        if c.validate is not None and (c.validate_args or c.validate_kwargs):
-            errors.extend(
-                self._custom_validation(
-                    node_id, c.validate, c.validate_args, c.validate_kwargs, c.spec, received_types
-                )
-            )
+        if spec.validate is not None and (validate_args or validate_kwargs):
+            errors.extend(self._custom_validation(node_id, spec, received_types))
         elif self.memo is not None and not errors and not converted:
             self.learn(node_id, node, deps)
         return errors, deps
-
-    def class_inputs(self, node_type: NodeType) -> _ClassInputs:
-        c = self.classes.get(node_type.name)
-        if c is None:
-            c = self.classes[node_type.name] = _ClassInputs(node_type.cls, self.spec(node_type))
-        return c
 
     def _link_source(self, value: list) -> tuple[str, int] | None:
         if len(value) != 2:
@@ -435,15 +379,16 @@ class _Validator:
             return None
         return source, slot
 
-    def _check_link(self, name, value, input_type, config, validate_args, received_types):
+    def _check_link(self, declared: InputSpec, value, validate_args, received_types):
         """(the normalized source, None), or (None, the error)."""
+        name, input_type = declared.name, declared.type
         if len(value) != 2:
             return None, error(
                 "bad_linked_input",
                 "Bad linked input, must be a length-2 list of [node_id, slot_index]",
                 name,
                 input_name=name,
-                input_config=config,
+                input_config=declared.config,
                 received_value=_short(value),
             )
         source = self._link_source(value)
@@ -453,7 +398,7 @@ class _Validator:
                 "Bad linked input: the linked node does not exist or the slot is not an integer",
                 f"{name}, {_text(value)}",
                 input_name=name,
-                input_config=config,
+                input_config=declared.config,
                 received_value=_short(value),
             )
         source_id, slot = source
@@ -464,7 +409,7 @@ class _Validator:
                 f"Bad linked input: node {source_id} has no output {slot}",
                 f"{name}, {_text(value)}",
                 input_name=name,
-                input_config=config,
+                input_config=declared.config,
                 received_value=_short(value),
             )
         received = source_type.return_types[slot]
@@ -479,15 +424,16 @@ class _Validator:
                 "Return type mismatch between linked nodes",
                 f"{name}, received_type({received}) mismatch input_type({input_type})",
                 input_name=name,
-                input_config=config,
+                input_config=declared.config,
                 received_type=received,
                 linked_node=list(source),
             )
         return source, None
 
     def _check_constant(
-        self, name, value, input_type, options, config, validate_args, validate_kwargs, converted
+        self, declared: InputSpec, value, validate_args, validate_kwargs, converted
     ):
+        name, input_type, options = declared.name, declared.type, declared.options
         if isinstance(value, dict) and "__value__" in value:  # a list constant, wrapped
             value = converted[name] = value["__value__"]
         convert = _CONVERTERS.get(input_type) if isinstance(input_type, str) else None
@@ -500,7 +446,7 @@ class _Validator:
                     f"Failed to convert an input value to a {input_type} value",
                     f"{name}, {_short(value)}, {exc}",
                     input_name=name,
-                    input_config=config,
+                    input_config=declared.config,
                     received_value=_short(value),
                     exception_message=str(exc),
                 )
@@ -513,7 +459,7 @@ class _Validator:
                 f"Value {_text(value)} smaller than min of {_text(options['min'])}",
                 name,
                 input_name=name,
-                input_config=config,
+                input_config=declared.config,
                 received_value=_short(value),
             )
         if "max" in options and value > options["max"]:
@@ -522,12 +468,10 @@ class _Validator:
                 f"Value {_text(value)} bigger than max of {_text(options['max'])}",
                 name,
                 input_name=name,
-                input_config=config,
+                input_config=declared.config,
                 received_value=_short(value),
             )
-        choices = input_type if isinstance(input_type, list) else None
-        if input_type == "COMBO":
-            choices = options.get("options", [])
+        choices = declared.choices
         if choices is not None and value not in choices:
             listed = f"(list of length {len(choices)})" if len(choices) > 20 else str(choices)
             return error(
@@ -535,17 +479,18 @@ class _Validator:
                 "Value not in list",
                 f"{name}: '{_short(value)}' not in {listed}",
                 input_name=name,
-                input_config=config if len(choices) <= 20 else None,
+                input_config=declared.config if len(choices) <= 20 else None,
                 received_value=_short(value),
             )
         return None
 
-    def _custom_validation(self, node_id, validate, args, has_kwargs, spec, received_types):
+    def _custom_validation(self, node_id: str, spec: NodeSpec, received_types: dict) -> list:
         node = self.normalized[node_id]
         inputs = node.get("inputs", {})
+        args, has_kwargs = spec.validate_args, spec.validate_kwargs
         values: dict[str, Any] = {}
         for name, value in inputs.items():
-            declared = input_info(spec, name)[1] is not None
+            declared = name in spec.by_name
             if (name in args or has_kwargs) and (declared or isinstance(value, list)):
                 # Links are not evaluated at validation time: the node sees None.
                 values[name] = None if isinstance(value, list) else value
@@ -555,12 +500,12 @@ class _Validator:
             "EXTRA_PNGINFO": None,
             "DYNPROMPT": None,
         }
-        for name, kind in (spec.get("hidden") or {}).items():
-            if name in args:
-                values[name] = hidden.get(kind)
+        for declared in spec.hidden:
+            if declared.name in args:
+                values[declared.name] = hidden.get(declared.type)
         if "input_types" in args:
             values["input_types"] = received_types
-        result = resolve(validate(**values))
+        result = resolve(spec.validate(**values))
         if result is True or isinstance(result, ExecutionBlocker):
             return []
         details = "" if result is False else f" - {result}"

@@ -19,6 +19,8 @@ import math
 import random
 from typing import Any
 
+from engine.nodespec import parse_inputs
+
 from .primitives import SEED_MAX
 
 __all__ = ["CONTROL_MODES", "apply_control", "controlled_inputs"]
@@ -61,14 +63,5 @@ def apply_control(
 
 def controlled_inputs(input_types: dict) -> list[str]:
     """Names of the inputs of an ``INPUT_TYPES()`` dict that have control after generate."""
-    names = []
-    for category in ("required", "optional"):
-        for name, spec in (input_types.get(category) or {}).items():
-            if (
-                isinstance(spec, (tuple, list))
-                and len(spec) > 1
-                and isinstance(spec[1], dict)
-                and spec[1].get("control_after_generate")
-            ):
-                names.append(name)
-    return names
+    inputs, _ = parse_inputs(input_types)
+    return [declared.name for declared in inputs if declared.control]

@@ -26,7 +26,8 @@ from typing import Any
 
 from engine import NodeRegistry
 from engine.graph import is_link
-from engine.validation import input_info, types_match
+from engine.nodespec import NO_DEFAULT, InputSpec, NodeSpec
+from engine.validation import types_match
 
 _WIDGET_KINDS = {"INT": (int,), "FLOAT": (int, float), "STRING": (str,), "BOOLEAN": (bool,)}
 
@@ -120,10 +121,11 @@ class Graph:
     def _handle(self, node_id: str) -> Output | Node:
         class_type = self._nodes[node_id]["class_type"]
         node_type = self._registry.get(class_type)
-        names = getattr(node_type.cls, "RETURN_NAMES", None) or node_type.return_types
         outputs = tuple(
-            Output(self, node_id, i, str(name), t)
-            for i, (name, t) in enumerate(zip(names, node_type.return_types, strict=False))
+            Output(self, node_id, i, name, t)
+            for i, (name, t) in enumerate(
+                zip(node_type.return_names, node_type.return_types, strict=False)
+            )
         )
         node = Node(self, node_id, class_type, outputs)
         self._handles[node_id] = node
@@ -133,22 +135,23 @@ class Graph:
         node = self._nodes[node_id]
         class_type = node["class_type"]
         node_type = self._registry.get(class_type)
-        spec = node_type.input_types()
+        spec = node_type.spec()
         accepts_any = _accepts_undeclared(node_type.cls)
         wire: dict[str, Any] = {}
         for name, value in inputs.items():
-            input_type, category, options = input_info(spec, name)
-            if category is None and not (accepts_any and isinstance(value, (Output, Node))):
+            declared = spec.input(name)
+            if declared is None and not (accepts_any and isinstance(value, (Output, Node))):
                 raise TypeError(
                     f"{class_type}() got an unexpected input {name!r}; "
                     f"valid inputs: {', '.join(_input_names(spec)) or 'none'}"
                 )
-            wire[name] = self._wire_value(class_type, name, value, input_type, options)
+            wire[name] = self._wire_value(class_type, name, value, declared)
         node["inputs"].update(wire)
         if fill_defaults:
             self._fill_defaults(class_type, spec, node["inputs"])
 
-    def _wire_value(self, class_type: str, name: str, value: Any, input_type: Any, options: dict):
+    def _wire_value(self, class_type: str, name: str, value: Any, declared: InputSpec | None):
+        input_type = declared.type if declared is not None else None
         if isinstance(value, Node):
             if len(value.outputs) != 1:
                 raise TypeError(
@@ -159,9 +162,9 @@ class Graph:
         if isinstance(value, Output):
             if value.graph is not self:
                 raise ValueError(f"{class_type}(): input {name!r} links to a node of another graph")
-            if input_type is not None and not types_match(value.type, input_type):
+            if declared is not None and not types_match(value.type, input_type):
                 raise TypeError(
-                    f"{class_type}(): input {name!r} expects {_type_text(input_type)}, "
+                    f"{class_type}(): input {name!r} expects {declared.type_text()}, "
                     f"but {value.node_id} output {value.name!r} gives {value.type}"
                 )
             return value.link()
@@ -172,8 +175,9 @@ class Graph:
             raise TypeError(
                 f"{class_type}(): input {name!r} expects {input_type}, got {type(value).__name__} {value!r}"
             )
-        if isinstance(input_type, list) and value not in input_type:
-            shown = input_type if len(input_type) <= 20 else f"{len(input_type)} choices"
+        choices = declared.choices if declared is not None else None
+        if choices is not None and value not in choices:
+            shown = choices if len(choices) <= 20 else f"{len(choices)} choices"
             raise ValueError(
                 f"{class_type}(): input {name!r} must be one of {shown}, got {value!r}"
             )
@@ -181,26 +185,26 @@ class Graph:
             return {"__value__": value}
         return value
 
-    def _fill_defaults(self, class_type: str, spec: dict, inputs: dict) -> None:
-        for name in spec.get("required") or {}:
-            if name in inputs:
+    def _fill_defaults(self, class_type: str, spec: NodeSpec, inputs: dict) -> None:
+        for declared in spec.inputs:
+            name, input_type = declared.name, declared.type
+            if not declared.required or name in inputs:
                 continue
-            input_type, _, options = input_info(spec, name)
-            if "default" in options:
-                inputs[name] = options["default"]
-            elif isinstance(input_type, list) and input_type:
-                inputs[name] = input_type[0]
+            choices = declared.choices
+            if declared.default is not NO_DEFAULT:
+                inputs[name] = declared.default
+            elif choices:
+                inputs[name] = choices[0]
             elif input_type in ("INT", "FLOAT"):
-                inputs[name] = (
-                    options.get("min", 0) if input_type == "INT" else float(options.get("min", 0.0))
-                )
+                minimum = declared.options.get("min", 0)
+                inputs[name] = minimum if input_type == "INT" else float(minimum)
             elif input_type == "STRING":
                 inputs[name] = ""
             elif input_type == "BOOLEAN":
                 inputs[name] = False
             else:
                 raise TypeError(
-                    f"{class_type}() missing required input {name!r} ({_type_text(input_type)}); "
+                    f"{class_type}() missing required input {name!r} ({declared.type_text()}); "
                     f"valid inputs: {', '.join(_input_names(spec))}"
                 )
 
@@ -284,7 +288,7 @@ class _Factory:
     def __signature__(self) -> inspect.Signature:
         # Built when asked for (help, completion, repr), not on every g.<NodeType>(...)
         # call: that would run INPUT_TYPES() once more per node added.
-        return _signature(self._node_type.input_types())
+        return _signature(self._node_type.spec())
 
     def __call__(self, _id: str | None = None, **inputs: Any) -> Output | Node:
         return self._graph.add(self._class_type, _id, **inputs)
@@ -303,39 +307,27 @@ def node_id_of(key: str | Output | Node) -> str:
     raise TypeError(f"expected a node id, a node or an output, got {type(key).__name__}")
 
 
-def _signature(spec: dict) -> inspect.Signature:
+def _signature(spec: NodeSpec) -> inspect.Signature:
     params = [inspect.Parameter("_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)]
-    for category in ("required", "optional"):
-        for name in spec.get(category) or {}:
-            if not name.isidentifier():
-                continue
-            input_type, _, options = input_info(spec, name)
-            default = options.get("default", inspect.Parameter.empty)
-            if category == "optional" and default is inspect.Parameter.empty:
-                default = None
-            params.append(
-                inspect.Parameter(
-                    name,
-                    inspect.Parameter.KEYWORD_ONLY,
-                    default=default,
-                    annotation=_type_text(input_type),
-                )
+    for declared in spec.inputs:
+        if not declared.name.isidentifier():
+            continue
+        default = declared.default
+        if default is NO_DEFAULT:
+            default = None if not declared.required else inspect.Parameter.empty
+        params.append(
+            inspect.Parameter(
+                declared.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=default,
+                annotation=declared.type_text(),
             )
+        )
     return inspect.Signature(params)
 
 
-def _input_names(spec: dict) -> list[str]:
-    return [name for category in ("required", "optional") for name in (spec.get(category) or {})]
-
-
-def _type_text(input_type: Any) -> str:
-    if isinstance(input_type, list):
-        return (
-            "one of "
-            + ", ".join(map(repr, input_type[:10]))
-            + (" ..." if len(input_type) > 10 else "")
-        )
-    return str(input_type)
+def _input_names(spec: NodeSpec) -> list[str]:
+    return [declared.name for declared in spec.inputs]
 
 
 def _accepts_undeclared(cls: type) -> bool:
