@@ -61,6 +61,7 @@ from .autoqueue import DEFAULT_DEBOUNCE, AutoQueue, Mode
 from .events import Event, EventBus, Subscriber, now_ms
 from .executor import ExecutionResult, Executor, InterruptProcessing
 from .history import DEFAULT_LIMIT, DEFAULT_MAX_BYTES, History, default_data_dir
+from .seeds import SeedPlan, plan_seeds, with_seeds
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ class Job(concurrent.futures.Future):
         self.started_at: int | None = None
         self.finished_at: int | None = None
         self.record: dict | None = None
+        self.seeds: dict[str, dict] = {}  # node id -> {input: value} its seed policies gave it
+        self.next_seeds: dict[str, dict] = {}  # and the values after it (engine.seeds)
         self._queue = queue
         self._status: JobStatus = "pending"
         self._events = EventBus()  # this job's events only; published by the queue
@@ -189,6 +192,7 @@ class PromptQueue:
         *,
         extra_data: dict | None = None,
         on_event: Subscriber | None = None,
+        seed_control: dict[str, dict[str, str]] | None = None,
     ) -> list[Job]:
         """Queue ``number`` runs of ``prompt`` (the batch count); returns their jobs in run order.
 
@@ -198,8 +202,11 @@ class PromptQueue:
         is queued (where a widget's control-after-generate policy resolves).
         The prompt is copied: changing it after submit does not change the jobs.
         ``on_event`` is subscribed to each job (``Job.subscribe``) before it is
-        queued, so it sees every event of the run. Raises ``ValueError`` (and
-        queues nothing) if ``number`` is not in 1..``batch_limit``.
+        queued, so it sees every event of the run. ``seed_control`` (node id ->
+        {input: policy}) gives each job its seeds (``engine.seeds``): job *i* runs
+        with the values after *i* steps of the policies, in ``Job.seeds``, and
+        ``Job.next_seeds`` holds the values after it. Raises ``ValueError`` (and
+        queues nothing) if ``number`` is not in 1..``batch_limit`` or a policy is unknown.
         """
         if isinstance(number, bool) or not isinstance(number, int) or number < 1:
             raise ValueError(f"batch count must be a positive integer, not {number!r}")
@@ -209,7 +216,11 @@ class PromptQueue:
                 "queued (raise PromptQueue.batch_limit to allow more)"
             )
         prompts = [_copy_prompt(prompt() if callable(prompt) else prompt) for _ in range(number)]
-        return self._enqueue(prompts, outputs, priority, front, extra_data, False, on_event)
+        plan = None
+        if seed_control:
+            plan = plan_seeds(prompts[0], seed_control, self.executor.registry, number)
+            prompts = [with_seeds(p, values) for p, values in zip(prompts, plan.used, strict=True)]
+        return self._enqueue(prompts, outputs, priority, front, extra_data, False, on_event, plan)
 
     def _submit_auto(self, prompt: dict, outputs) -> Job:
         """Queue one auto-queue run without a status event (the caller holds the auto-queue's
@@ -218,7 +229,16 @@ class PromptQueue:
         return self._enqueue([prompt], outputs, 0, False, None, True, None, emit=False)[0]
 
     def _enqueue(
-        self, prompts, outputs, priority, front, extra_data, auto, on_event, emit: bool = True
+        self,
+        prompts,
+        outputs,
+        priority,
+        front,
+        extra_data,
+        auto,
+        on_event,
+        plan: SeedPlan | None = None,
+        emit: bool = True,
     ) -> list[Job]:
         targets = list(outputs) if outputs is not None else None
         with self._cond:
@@ -235,6 +255,8 @@ class PromptQueue:
                     extra_data=dict(extra_data or {}),
                     auto=auto,
                 )
+                if plan is not None:
+                    job.seeds, job.next_seeds = plan.used[index], plan.after[index]
                 if on_event is not None:
                     job.subscribe(on_event)
                 key = (0, -front_seq, index) if front else (1, -priority, next(self._seq))
@@ -626,6 +648,7 @@ def _record(job: Job, result: ExecutionResult) -> dict:
         "status": result.status,
         "prompt": job.prompt,
         "targets": job.targets,
+        "seeds": job.seeds,
         "extra_data": job.extra_data,
         "outputs": result.outputs,
         "executed": sorted(result.executed),

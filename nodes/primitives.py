@@ -3,7 +3,7 @@ Boolean, and PrimitiveSeed, a seed source for samplers.
 
 PrimitiveInt's value and PrimitiveSeed's seed carry ``control_after_generate``,
 so the editor adds the fixed / increment / decrement / randomize widget and the
-queue layer updates the value after each run (see ``nodes.controls``).
+queue layer updates the value after each run (see ``engine.seeds``).
 """
 
 from __future__ import annotations

@@ -15,19 +15,27 @@ the same order gives the same ids, so reruns hit the cache.
 Any Python value can be a constant (a tensor, an image, a dataclass): the
 engine fingerprints it by content. A list constant is wrapped as
 ``{"__value__": [...]}`` so that it is not read as a link.
+
+The graph is the one model behind the code and the editor (``docs/graph-model.md``):
+besides each node's inputs it keeps its seed policy (``control``) and its UI data
+(position, title, mode...), tells its subscribers every edit as an *edit op*, and
+applies the editor's edit ops with the same checks as a call.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import keyword
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from engine import NodeRegistry
 from engine.graph import is_link
 from engine.nodespec import NO_DEFAULT, InputSpec, NodeSpec
+from engine.seeds import CONTROL_MODES
 from engine.validation import types_match
+from engine.workflow import MODES, apply_modes
 
 _WIDGET_KINDS = {"INT": (int,), "FLOAT": (int, float), "STRING": (str,), "BOOLEAN": (bool,)}
 
@@ -78,9 +86,22 @@ class Node:
         return len(self.outputs)
 
     def set(self, **inputs: Any) -> Node:
-        """Change inputs of this node in place (checked like a call)."""
+        """Change inputs of this node in place (checked like a call).
+
+        ``control_after_generate="randomize"`` (or a dict per input) sets the seed policy.
+        """
         self.graph._set_inputs(self.id, inputs)
         return self
+
+    @property
+    def control(self) -> dict[str, str]:
+        """The seed policy of each controlled input (``fixed`` unless set)."""
+        return self.graph.control_of(self.id)
+
+    @property
+    def ui(self) -> dict:
+        """A copy of the node's UI data (position, title, mode...)."""
+        return copy.deepcopy(self.graph._ui.get(self.id, {}))
 
     def __repr__(self) -> str:
         return f"<Node {self.id} ({self.class_type})>"
@@ -91,13 +112,23 @@ class Graph:
 
     def __init__(self, registry: NodeRegistry):
         self._registry = registry
-        self._nodes: dict[str, dict] = {}
+        self._nodes: dict[str, dict] = {}  # node id -> {"class_type", "inputs"} (wire form)
+        self._control: dict[str, dict[str, str]] = {}  # node id -> {input: policy}, as set
+        self._ui: dict[str, dict] = {}  # node id -> UI data (pos, size, title, mode...)
         self._handles: dict[str, Node] = {}
+        self._subscribers: list[Callable[[dict], None]] = []
+        self.document: dict = {}  # workflow data the engine does not read (docs/graph-model.md)
+        self._origin: Any = None  # the origin of the edit op being applied
 
     # --- building ---
 
-    def add(self, class_type: str, _id: str | None = None, **inputs: Any) -> Output | Node:
-        """Add a node of ``class_type``; what ``g.<class_type>(...)`` does."""
+    def add(
+        self, class_type: str, _id: str | None = None, *, _links_later: bool = False, **inputs: Any
+    ) -> Output | Node:
+        """Add a node of ``class_type``; what ``g.<class_type>(...)`` does.
+
+        (``_links_later``: an editor's or a workflow's node, whose links come next.)
+        """
         node_type = self._registry.get(class_type)
         if node_type is None:
             raise AttributeError(f"no node type {class_type!r} in this registry")
@@ -106,10 +137,14 @@ class Graph:
             raise ValueError(f"node id {node_id!r} is already in the graph")
         self._nodes[node_id] = {"class_type": class_type, "inputs": {}}
         try:
-            self._set_inputs(node_id, inputs, fill_defaults=True)
+            self._set_inputs(
+                node_id, inputs, fill_defaults=not _links_later, notify=False, widgets=True
+            )
         except Exception:
             del self._nodes[node_id]
+            self._control.pop(node_id, None)
             raise
+        self._notify(self._add_op(node_id))
         return self._handle(node_id)
 
     def _new_id(self, class_type: str) -> str:
@@ -120,22 +155,38 @@ class Graph:
 
     def _handle(self, node_id: str) -> Output | Node:
         class_type = self._nodes[node_id]["class_type"]
-        node_type = self._registry.get(class_type)
+        node_type = self._registry.get(class_type)  # None for a placeholder: no outputs known
+        names = node_type.return_names if node_type is not None else ()
+        types = node_type.return_types if node_type is not None else ()
         outputs = tuple(
             Output(self, node_id, i, name, t)
-            for i, (name, t) in enumerate(
-                zip(node_type.return_names, node_type.return_types, strict=False)
-            )
+            for i, (name, t) in enumerate(zip(names, types, strict=False))
         )
         node = Node(self, node_id, class_type, outputs)
         self._handles[node_id] = node
         return outputs[0] if len(outputs) == 1 else node
 
-    def _set_inputs(self, node_id: str, inputs: dict, fill_defaults: bool = False) -> None:
+    def _set_inputs(
+        self,
+        node_id: str,
+        inputs: dict,
+        fill_defaults: bool = False,
+        notify: bool = True,
+        widgets: bool = False,
+    ) -> None:
+        """Check and set ``inputs``; ``fill_defaults``: a new node's missing inputs get their
+        defaults (a missing required link is an error); ``widgets``: its missing widget
+        inputs get their defaults (a new node whose links come later)."""
         node = self._nodes[node_id]
         class_type = node["class_type"]
         node_type = self._registry.get(class_type)
+        if node_type is None:
+            raise TypeError(f"node {node_id} is of an unknown node type {class_type!r}")
         spec = node_type.spec()
+        inputs = dict(inputs)
+        control = inputs.pop("control_after_generate", None)
+        if control is not None:
+            self._set_control(node_id, spec, control)
         accepts_any = _accepts_undeclared(node_type.cls)
         wire: dict[str, Any] = {}
         for name, value in inputs.items():
@@ -147,8 +198,36 @@ class Graph:
                 )
             wire[name] = self._wire_value(class_type, name, value, declared)
         node["inputs"].update(wire)
-        if fill_defaults:
-            self._fill_defaults(class_type, spec, node["inputs"])
+        if fill_defaults or widgets:
+            self._fill_defaults(class_type, spec, node["inputs"], require_links=fill_defaults)
+        if notify and wire:
+            self._notify({"op": "set_inputs", "id": node_id, "inputs": dict(wire)})
+        if notify and control is not None:
+            for name, mode in self._control.get(node_id, {}).items():
+                self._notify({"op": "set_control", "id": node_id, "input": name, "mode": mode})
+
+    def _set_control(self, node_id: str, spec: NodeSpec, control: str | dict) -> None:
+        class_type = spec.name
+        if not spec.controlled:
+            raise TypeError(f"{class_type}() has no input with control after generate")
+        wanted = dict.fromkeys(spec.controlled, control) if isinstance(control, str) else control
+        if not isinstance(wanted, dict):
+            raise TypeError(
+                f"{class_type}(): control_after_generate is a policy or a dict of them, "
+                f"not {type(control).__name__}"
+            )
+        for name, mode in wanted.items():
+            if name not in spec.controlled:
+                raise ValueError(
+                    f"{class_type}(): input {name!r} has no control after generate "
+                    f"(inputs with one: {', '.join(spec.controlled)})"
+                )
+            if mode not in CONTROL_MODES:
+                raise ValueError(
+                    f"{class_type}(): control_after_generate for {name!r} must be one of "
+                    f"{', '.join(CONTROL_MODES)}, got {mode!r}"
+                )
+        self._control.setdefault(node_id, {}).update(wanted)
 
     def _wire_value(self, class_type: str, name: str, value: Any, declared: InputSpec | None):
         input_type = declared.type if declared is not None else None
@@ -185,10 +264,14 @@ class Graph:
             return {"__value__": value}
         return value
 
-    def _fill_defaults(self, class_type: str, spec: NodeSpec, inputs: dict) -> None:
+    def _fill_defaults(
+        self, class_type: str, spec: NodeSpec, inputs: dict, require_links: bool = True
+    ) -> None:
         for declared in spec.inputs:
             name, input_type = declared.name, declared.type
             if not declared.required or name in inputs:
+                continue
+            if declared.kind == "link" and not require_links:
                 continue
             choices = declared.choices
             if declared.default is not NO_DEFAULT:
@@ -211,11 +294,157 @@ class Graph:
     # --- reading ---
 
     def to_prompt(self) -> dict[str, dict]:
-        """The API prompt (ComfyUI's format); a copy."""
-        return {
+        """The API prompt the engine runs (ComfyUI's format); a copy.
+
+        Unknown node types and muted nodes are left out (links to them dangle, so
+        validation names the inputs that need them); bypassed nodes are resolved
+        through (``engine.workflow.modes``).
+        """
+        prompt = {
             node_id: {"class_type": node["class_type"], "inputs": dict(node["inputs"])}
             for node_id, node in self._nodes.items()
+            if node["class_type"] in self._registry
         }
+        modes = {n: ui["mode"] for n, ui in self._ui.items() if ui.get("mode")}
+        return apply_modes(prompt, modes, self._registry) if modes else prompt
+
+    def control_of(self, key: str | Output | Node) -> dict[str, str]:
+        """The seed policy of each of the node's controlled inputs (``fixed`` unless set)."""
+        node_id = node_id_of(key)
+        node_type = self._registry.get(self._nodes[node_id]["class_type"])
+        controlled = node_type.spec().controlled if node_type is not None else ()
+        policies = dict.fromkeys(controlled, "fixed")
+        policies.update(self._control.get(node_id, {}))
+        return policies
+
+    def seed_control(self) -> dict[str, dict[str, str]]:
+        """Node id -> {input: policy} for the controlled constant inputs of the prompt's nodes."""
+        control = {}
+        for node_id, node in self._nodes.items():
+            if node["class_type"] not in self._registry:
+                continue
+            policies = {
+                name: mode
+                for name, mode in self.control_of(node_id).items()
+                if name in node["inputs"] and not is_link(node["inputs"][name])
+            }
+            if policies:
+                control[node_id] = policies
+        return control
+
+    def set_mode(self, key: str | Output | Node, mode: str | int) -> None:
+        """``"always"``, ``"mute"`` (``"never"``) or ``"bypass"`` (or the workflow's 0, 2, 4)."""
+        value = MODES.get(mode, mode) if isinstance(mode, str) else mode
+        if value not in MODES.values():
+            raise ValueError(f"mode must be one of {', '.join(MODES)} (or 0, 2, 4), not {mode!r}")
+        self.set_ui(key, mode=value)
+
+    def set_ui(self, key: str | Output | Node, **fields: Any) -> None:
+        """Set UI data of a node (``pos``, ``size``, ``title``, ``mode``, ``color``...)."""
+        node_id = self._existing(key)
+        self._ui.setdefault(node_id, {}).update(copy.deepcopy(fields))
+        self._notify({"op": "set_ui", "id": node_id, "ui": copy.deepcopy(fields)})
+
+    # --- edit ops (docs/graph-model.md) ---
+
+    def subscribe(self, callback: Callable[[dict], None]) -> Callable[[], None]:
+        """Call ``callback(op)`` after every edit; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def apply(self, op: dict, origin: Any = None) -> dict:
+        """Apply one edit op (checked like the call it stands for); returns it as applied.
+
+        ``add_node`` without an ``id`` gets a new one; ``add_node`` of an unknown node
+        type keeps it as a placeholder (a workflow's missing node). ``origin`` is
+        passed on to subscribers, so a view can skip its own edits.
+        """
+        kind = op.get("op")
+        self._origin = origin
+        try:
+            if kind == "add_node":
+                return self._apply_add(op)
+            node_id = self._existing(op.get("id"))
+            if kind == "remove_node":
+                self.remove(node_id)
+            elif kind == "set_inputs":
+                inputs = {
+                    name: self._output_at(value) if is_link(value) else value
+                    for name, value in dict(op.get("inputs") or {}).items()
+                }
+                self._set_inputs(node_id, _unwrap(inputs))
+            elif kind == "remove_input":
+                self.remove_input(node_id, op["name"])
+            elif kind == "set_ui":
+                self.set_ui(node_id, **dict(op.get("ui") or {}))
+            elif kind == "set_control":
+                self._set_inputs(node_id, {"control_after_generate": {op["input"]: op["mode"]}})
+            else:
+                raise ValueError(f"unknown edit op {kind!r}")
+            return op
+        finally:
+            self._origin = None
+
+    def _apply_add(self, op: dict) -> dict:
+        class_type = op.get("class_type")
+        node_id = op.get("id")
+        if node_id is not None and node_id in self._nodes:
+            raise ValueError(f"node id {node_id!r} is already in the graph")
+        if class_type in self._registry:
+            inputs = {k: v for k, v in dict(op.get("inputs") or {}).items() if not is_link(v)}
+            links = {k: v for k, v in dict(op.get("inputs") or {}).items() if is_link(v)}
+            control = op.get("control") or None
+            self._origin, origin = None, self._origin  # one op out: add_node with everything
+            subscribers, self._subscribers = self._subscribers, []
+            try:
+                handle = self.add(class_type, node_id, _links_later=True, **_unwrap(inputs))
+                node_id = node_id_of(handle)
+                self._nodes[node_id]["inputs"].update(links)  # producers may come later
+                if control:
+                    self._set_inputs(node_id, {"control_after_generate": control}, notify=False)
+                if op.get("ui"):
+                    self._ui[node_id] = copy.deepcopy(op["ui"])
+            finally:
+                self._subscribers, self._origin = subscribers, origin
+        else:  # a placeholder for a node type we do not have: kept as it came
+            node_id = node_id if node_id is not None else self._new_id(str(class_type))
+            self._nodes[node_id] = {
+                "class_type": class_type,
+                "inputs": copy.deepcopy(dict(op.get("inputs") or {})),
+            }
+            self._ui[node_id] = copy.deepcopy(op.get("ui") or {})
+        applied = self._add_op(node_id)
+        self._notify(applied)
+        return applied
+
+    def _add_op(self, node_id: str) -> dict:
+        node = self._nodes[node_id]
+        return {
+            "op": "add_node",
+            "id": node_id,
+            "class_type": node["class_type"],
+            "inputs": dict(node["inputs"]),
+            "ui": copy.deepcopy(self._ui.get(node_id, {})),
+            "control": dict(self._control.get(node_id, {})),
+        }
+
+    def _notify(self, op: dict) -> None:
+        origin = self._origin
+        for callback in list(self._subscribers):
+            callback({**op, "origin": origin} if origin is not None else op)
+
+    def _output_at(self, link: list) -> Output:
+        node = self.node(self._existing(link[0]))
+        slot = int(link[1])
+        if not 0 <= slot < len(node.outputs):
+            raise ValueError(f"node {node.id} ({node.class_type}) has no output {slot}")
+        return node.outputs[slot]
+
+    def _existing(self, key: Any) -> str:
+        node_id = node_id_of(key)
+        if node_id not in self._nodes:
+            raise KeyError(f"no node {node_id!r} in this graph")
+        return node_id
 
     @classmethod
     def from_prompt(cls, prompt: dict[str, dict], registry: NodeRegistry) -> Graph:
@@ -242,9 +471,18 @@ class Graph:
 
     def remove(self, key: str | Output | Node) -> None:
         """Remove a node (links to it are left dangling: validation will name them)."""
-        node_id = node_id_of(key)
-        self._nodes.pop(node_id)
+        node_id = self._existing(key)
+        del self._nodes[node_id]
         self._handles.pop(node_id, None)
+        self._control.pop(node_id, None)
+        self._ui.pop(node_id, None)
+        self._notify({"op": "remove_node", "id": node_id})
+
+    def remove_input(self, key: str | Output | Node, name: str) -> None:
+        """Remove an input's value or link (a widget left without one runs with its default)."""
+        node_id = self._existing(key)
+        if self._nodes[node_id]["inputs"].pop(name, None) is not None:
+            self._notify({"op": "remove_input", "id": node_id, "name": name})
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, (str, Output, Node)) and node_id_of(key) in self._nodes
@@ -295,6 +533,14 @@ class _Factory:
 
     def __repr__(self) -> str:
         return f"<node type {self._class_type}{self.__signature__}>"
+
+
+def _unwrap(inputs: dict) -> dict:
+    """Wire-form list constants (``{"__value__": [...]}``) as the lists a call takes."""
+    return {
+        name: value["__value__"] if isinstance(value, dict) and "__value__" in value else value
+        for name, value in inputs.items()
+    }
 
 
 def node_id_of(key: str | Output | Node) -> str:

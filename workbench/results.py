@@ -42,6 +42,11 @@ class RunResult:
     def ok(self) -> bool:
         return self.status == "success"
 
+    @property
+    def seeds(self) -> dict[str, dict]:
+        """Node id -> {input: value}: the seeds this run's seed policies gave it."""
+        return self.job.seeds
+
     def __getattr__(self, name: str):
         if name in (
             "executed",

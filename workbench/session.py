@@ -125,29 +125,59 @@ class Workbench:
 
     def run(
         self,
-        graph: Graph | dict,
+        graph: Graph | dict | Any,
         outputs: list | None = None,
         number: int = 1,
         wait: bool = True,
         progress: bool = True,
+        seed_control: str | dict | None = None,
     ):
-        """Run ``graph`` (a ``Graph`` or an API prompt); see the module docstring.
+        """Run ``graph`` (a ``Graph``, an API prompt, or a function returning either,
+        called once per job); see the module docstring.
 
         ``outputs``: partial execution, handles or node ids (only what they need
         runs). Without ``outputs``, a graph's output nodes run, or, if it has
         none, its terminal nodes (those whose values nothing consumes).
         ``number``: the batch count. ``wait=False`` returns the ``Job`` (a list
         of jobs if ``number > 1``) at once.
+        ``seed_control``: the seed policy for this call, ``"fixed"``, ``"increment"``,
+        ``"decrement"`` or ``"randomize"`` for every seed of the graph, or a dict
+        {node or handle: policy, or {input: policy}}; by default the graph's own
+        (``control_after_generate`` when a node was added or set). Each job gets
+        its seeds at submit time (``r.seeds``, recorded in the history), and the
+        graph keeps the values after the last job for the next run.
         """
-        prompt = graph.to_prompt() if isinstance(graph, Graph) else graph
+        if callable(graph) and not isinstance(graph, Graph):
+            made = [graph() for _ in range(number)]
+            prompts = [m.to_prompt() if isinstance(m, Graph) else m for m in made]
+            first, source = prompts[0], iter(prompts).__next__
+            graph = made[0] if isinstance(made[0], Graph) else None
+        else:
+            first = source = graph.to_prompt() if isinstance(graph, Graph) else graph
         if outputs is not None:
             targets = [node_id_of(o) for o in _as_list(outputs)]
         else:
-            targets = None if self._has_output_node(prompt) else terminal_nodes(prompt) or None
-        display = ProgressDisplay(prompt) if progress and wait else None
+            targets = None if self._has_output_node(first) else terminal_nodes(first) or None
+        control = _seed_control(graph, first, seed_control, self.registry)
+        if number > 1 and not any(m != "fixed" for c in control.values() for m in c.values()):
+            print(
+                f"number={number}: no seed of this graph changes between runs, so the "
+                f"{number} runs compute the same result (served from the cache after the "
+                "first); pass seed_control='randomize' or 'increment' for different samples.",
+                file=sys.stderr,
+            )
+        display = ProgressDisplay(first) if progress and wait else None
         jobs = self.queue.submit(
-            prompt, outputs=targets, number=number, on_event=display.on_event if display else None
+            source,
+            outputs=targets,
+            number=number,
+            on_event=display.on_event if display else None,
+            seed_control=control,
         )
+        if isinstance(graph, Graph) and jobs[-1].next_seeds:
+            for node_id, values in jobs[-1].next_seeds.items():
+                if node_id in graph:
+                    graph.node(node_id).set(**values)
         for job in jobs:  # every run counts for value() and explain(), waited for or not
             job.add_done_callback(lambda done, g=graph: self._result_of(done, g))
         if not wait:
@@ -265,6 +295,32 @@ class Workbench:
                 Workbench._current = None
             if Workbench._sessions.get(self.data_dir) is self:
                 del Workbench._sessions[self.data_dir]
+
+
+def _seed_control(graph, prompt: dict, wanted, registry) -> dict[str, dict[str, str]]:
+    """The seed policies of a run: the graph's own, or ``wanted`` (see ``Workbench.run``)."""
+    control = graph.seed_control() if isinstance(graph, Graph) else {}
+    if wanted is None:
+        return control
+    if isinstance(wanted, str):
+        policies = {}
+        for node_id, node in prompt.items():
+            node_type = registry.get(node.get("class_type"))
+            controlled = node_type.spec().controlled if node_type is not None else ()
+            names = [n for n in controlled if n in node.get("inputs", {})]
+            if names:
+                policies[node_id] = dict.fromkeys(names, wanted)
+        return policies
+    policies = {}
+    for key, policy in wanted.items():
+        node_id = node_id_of(key)
+        if isinstance(policy, str):
+            node_type = registry.get(prompt.get(node_id, {}).get("class_type"))
+            if node_type is None:
+                raise KeyError(f"seed_control names {node_id!r}, which is not in the graph")
+            policy = dict.fromkeys(node_type.spec().controlled, policy)
+        policies[node_id] = {**control.get(node_id, {}), **policy}
+    return {**control, **policies}
 
 
 def _quietly(wait, timeout=None):

@@ -1,4 +1,4 @@
-"""Primitive nodes and control after generate (nodes.controls.apply_control)."""
+"""Primitive nodes and control after generate (engine.seeds.apply_control)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from nodes import controls
-from nodes.controls import JS_SAFE_LIMIT, apply_control, controlled_inputs
+from engine import seeds as controls
+from engine.nodespec import parse_inputs
+from engine.seeds import JS_SAFE_LIMIT, apply_control
 from nodes.primitives import (
     PrimitiveBoolean,
     PrimitiveFloat,
@@ -40,6 +41,10 @@ def test_primitive_specs_are_comfyuis():
     assert (options["min"], options["max"]) == (-sys.maxsize, sys.maxsize)
     assert PrimitiveStringMultiline.INPUT_TYPES()["required"]["value"][1]["multiline"] is True
     assert PrimitiveInt.CATEGORY == "utils/primitive"
+
+
+def controlled_inputs(input_types: dict) -> list[str]:
+    return [declared.name for declared in parse_inputs(input_types)[0] if declared.control]
 
 
 def test_int_and_seed_have_control_after_generate():

@@ -151,3 +151,105 @@ def test_from_prompt_round_trips(registry):
     assert "number_2" in again.to_prompt()
     with pytest.raises(ValueError, match="unknown node type 'Nope'"):
         Graph.from_prompt({"1": {"class_type": "Nope", "inputs": {}}}, registry)
+
+
+# --- one graph, two views (docs/graph-model.md) -------------------------------------------
+
+
+def test_every_edit_reaches_subscribers_as_an_op(registry):
+    g = Graph(registry)
+    ops = []
+    unsubscribe = g.subscribe(ops.append)
+    n = g.number(value=1)
+    s = g.scale(x=n)
+    g.node(s).set(factor=4.0)
+    g.set_ui(s, pos=[10, 20])
+    g.remove(n)
+    unsubscribe()
+    g.number()
+    assert [(op["op"], op["id"]) for op in ops] == [
+        ("add_node", "number_1"),
+        ("add_node", "scale_1"),
+        ("set_inputs", "scale_1"),
+        ("set_ui", "scale_1"),
+        ("remove_node", "number_1"),
+    ]
+    assert ops[1]["inputs"] == {"x": ["number_1", 0], "factor": 2.0, "mode": "up"}
+    assert ops[2]["inputs"] == {"factor": 4.0} and ops[3]["ui"] == {"pos": [10, 20]}
+
+
+def test_an_editors_ops_apply_with_the_checks_of_a_call(registry):
+    g = Graph(registry)
+    seen = []
+    g.subscribe(seen.append)
+    added = g.apply({"op": "add_node", "class_type": "scale", "ui": {"pos": [1, 2]}}, "canvas")
+    assert added["id"] == "scale_1"
+    assert added["inputs"] == {"x": 0, "factor": 2.0, "mode": "up"}  # widgets get defaults
+    assert seen[-1]["origin"] == "canvas"  # so the canvas can skip its own echo
+    g.apply({"op": "add_node", "id": "7", "class_type": "number", "inputs": {"value": 4}})
+    g.apply({"op": "set_inputs", "id": "scale_1", "inputs": {"x": ["7", 0]}})
+    assert g.to_prompt()["scale_1"]["inputs"]["x"] == ["7", 0]
+    with pytest.raises(TypeError, match="input 'x' expects INT"):
+        g.apply({"op": "set_inputs", "id": "scale_1", "inputs": {"x": "seven"}})
+    with pytest.raises(ValueError, match="has no output 3"):
+        g.apply({"op": "set_inputs", "id": "scale_1", "inputs": {"x": ["7", 3]}})
+    with pytest.raises(KeyError, match="no node 'nope'"):
+        g.apply({"op": "set_ui", "id": "nope", "ui": {}})
+    g.apply({"op": "remove_input", "id": "scale_1", "name": "x"})
+    assert "x" not in g.to_prompt()["scale_1"]["inputs"]
+    assert g.node("scale_1").ui == {"pos": [1, 2]}
+
+
+def test_unknown_node_types_are_kept_as_placeholders_and_left_out_of_the_prompt(registry):
+    g = Graph(registry)
+    g.apply(
+        {
+            "op": "add_node",
+            "id": "9",
+            "class_type": "FancyPackNode",
+            "inputs": {"strength": 0.3},
+            "ui": {"widgets_values": [0.3, "x"]},
+        }
+    )
+    g.apply({"op": "add_node", "id": "1", "class_type": "show", "inputs": {"value": ["9", 0]}})
+    assert "9" in g and "9" not in g.to_prompt()
+    r = Executor(registry).execute(g.to_prompt())
+    assert r.status == "invalid" and "1" in r.node_errors  # the input that needs it is named
+    assert g.node("9").ui["widgets_values"] == [0.3, "x"]
+
+
+def test_muted_nodes_are_left_out_and_bypassed_ones_resolved_by_type(registry):
+    @node
+    def to_image(x: int) -> Image:
+        return x
+
+    @node
+    def blend(image: Image, amount: float = 0.5, mask: Image | None = None) -> Image:
+        return image
+
+    @node
+    def mixed(n: int, picture: Image) -> Image:
+        return picture
+
+    for fn in (to_image, blend, mixed):
+        registry.register(fn)
+    g = Graph(registry)
+    pic = g.to_image(x=g.number())
+    blended = g.blend(image=pic)
+    g.view(image=blended)
+    g.set_mode(blended, "bypass")
+    prompt = g.to_prompt()
+    assert "blend_1" not in prompt and prompt["view_1"]["inputs"]["image"] == ["to_image_1", 0]
+    # Slot 0's input is an INT: the IMAGE output resolves to the input of its exact type.
+    other = g.mixed(n=g.number(), picture=pic)
+    g.view(image=other)
+    g.set_mode(other, "bypass")
+    assert g.to_prompt()["view_2"]["inputs"]["image"] == ["to_image_1", 0]
+    g.set_mode(pic, "mute")
+    prompt = g.to_prompt()
+    assert "to_image_1" not in prompt
+    assert prompt["view_1"]["inputs"]["image"] == ["to_image_1", 0]  # dangling: named by validation
+    g.set_mode(pic, "always")
+    assert "to_image_1" in g.to_prompt()
+    with pytest.raises(ValueError, match="mode must be one of"):
+        g.set_mode(pic, "sleep")
