@@ -112,6 +112,8 @@ class SafetensorsModelLoader:
 
     @classmethod
     def VALIDATE_INPUTS(cls, model_name):
+        if model_name is None:  # linked: not known yet; ``load`` checks it when it runs
+            return True
         if find_model(model_name) is None:
             return _not_found(model_name)
         return True

@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from nodes import folders
+from engine import Executor, NodeRegistry
+from nodes import folders, register_all
 from nodes.diffusion import checkpoint, files, loader
 from nodes.diffusion.checkpoint import ModelFileError, load_checkpoint
 from nodes.diffusion.unet import UNetConfig
@@ -305,3 +306,41 @@ def test_shipped_weights(models):
     assert 0.8e6 < params < 1.3e6
     model = loader.DiffusionModel.from_checkpoint(loaded)
     assert (model.timesteps, model.diffusion.schedule) == (1000, "cosine")
+
+
+class ModelNameNode:
+    """Outputs a model name as COMBO (the type a COMBO input accepts from a link)."""
+
+    RETURN_TYPES = ("COMBO",)
+    FUNCTION = "name"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("STRING", {})}}
+
+    def name(self, value):
+        return (value,)
+
+
+def linked_loader_prompt(name: str) -> dict:
+    return {
+        "n": {"class_type": "ModelName", "inputs": {"value": name}},
+        "1": {"class_type": "SafetensorsModelLoader", "inputs": {"model_name": ["n", 0]}},
+    }
+
+
+def test_a_linked_model_name_is_checked_when_it_runs(models):
+    """Validation sees None for a link (ComfyUI semantics), so the check waits for the run."""
+    reg = NodeRegistry()
+    register_all(reg)
+    reg.register(ModelNameNode, name="ModelName")
+    ex = Executor(reg)
+    write_model(models / "m.safetensors")
+    r = ex.execute(linked_loader_prompt("m.safetensors"), outputs=["1"])
+    assert r.status == "success", r.node_errors or r.error
+    assert isinstance(ex.get_output("1")[0], loader.DiffusionModel)
+
+    r = ex.execute(linked_loader_prompt("gone.safetensors"), outputs=["1"])
+    assert r.status == "error" and r.error["node_id"] == "1"
+    assert r.error["exception_type"].endswith("ModelFileError")
+    assert "model file 'gone.safetensors' not found in" in r.error["exception_message"]
