@@ -3,7 +3,9 @@
 As ComfyUI's nodes of these names. A saved PNG carries the graph that made it:
 a ``prompt`` tEXt chunk (the API prompt as JSON) and one chunk per key of the
 run's ``extra_pnginfo`` (the editor puts its ``workflow`` there), so dropping
-the PNG back into an editor reopens the graph.
+the PNG back into an editor reopens the graph. A constant JSON cannot hold (a
+tensor passed from the kernel) is written as a stand-in (``metadata_json``), so
+saving never fails on the graph's content.
 
 File names are checked twice: ``VALIDATE_INPUTS`` rejects a name or prefix
 reaching outside its folder before anything runs (a validation error that names
@@ -22,6 +24,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
+
+from engine.history import jsonable
 
 from . import folders
 from .mask import mask_to_image
@@ -122,10 +126,37 @@ def png_metadata(prompt: dict | None, extra_pnginfo: dict | None) -> PngInfo:
     """The tEXt chunks ComfyUI writes: ``prompt``, then one per key of ``extra_pnginfo``."""
     metadata = PngInfo()
     if prompt is not None:
-        metadata.add_text("prompt", json.dumps(prompt))
+        metadata.add_text("prompt", metadata_json(prompt))
     for key, value in (extra_pnginfo or {}).items():
-        metadata.add_text(key, json.dumps(value))
+        metadata.add_text(key, metadata_json(value))
     return metadata
+
+
+STAND_IN_KEY = "__workbench_value__"
+
+
+def metadata_json(value) -> str:
+    """``value`` as JSON text for a PNG chunk; never fails on its content.
+
+    What JSON holds is written as ComfyUI writes it (``json.dumps``, so NaN and
+    infinity as ``NaN``/``Infinity``). A graph built in a kernel can hold any
+    value as a constant: numpy/torch scalars are written as numbers, sets as
+    lists, and anything else (a tensor, an array, a PIL image, a dataclass)
+    as ``{"__workbench_value__": "<short description>"}``: a marker saying what
+    was there (the value itself is not in the file), never a look-alike value.
+    Keys JSON cannot hold, a cycle, or nesting too deep for the encoder make
+    the whole value go through the history's ``jsonable`` instead (values JSON
+    cannot hold as summary strings, non-finite floats as ``"nan"``/``"inf"``).
+    """
+    try:
+        return json.dumps(value, default=_stand_in)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(jsonable(value))
+
+
+def _stand_in(value):
+    safe = jsonable(value)  # a number for a scalar, a list for a set, else a summary
+    return {STAND_IN_KEY: safe} if isinstance(safe, str) else safe
 
 
 class _ImageWriter:

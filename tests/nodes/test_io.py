@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -12,7 +13,7 @@ from PIL import Image
 
 from engine import validate_prompt
 from nodes import folders
-from nodes.io import LoadImage, PreviewAny, SaveImage, preview_text
+from nodes.io import LoadImage, PreviewAny, SaveImage, metadata_json, preview_text
 
 
 def write_png(path, array: np.ndarray) -> None:
@@ -209,6 +210,79 @@ def test_a_linked_prefix_escaping_fails_when_it_runs(data_dir, tmp_path, ex):
     assert r.error["exception_type"].endswith("PathEscapeError")
     assert "uses '..'" in r.error["exception_message"]
     assert not list(tmp_path.rglob("escaped*"))
+
+
+@dataclasses.dataclass
+class Settings:
+    strength: float = 0.5
+
+
+def test_saved_png_metadata_stands_in_for_values_json_cannot_hold(data_dir, ex):
+    """Kernel values as constants (a tensor, an array, a PIL image, a dataclass) still let
+    SaveImage and PreviewImage write the prompt: each such value gets a JSON stand-in;
+    NaN and infinity are written as ComfyUI writes them (``json.dumps``' NaN, Infinity)."""
+    prompt = {
+        "1": {"class_type": "ImageInvert", "inputs": {"image": torch.zeros(1, 8, 8, 3)}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "k"}},
+        "3": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+        "4": {"class_type": "PreviewAny", "inputs": {"source": np.eye(2)}},
+        "5": {"class_type": "PreviewAny", "inputs": {"source": Image.new("RGB", (4, 3))}},
+        "6": {"class_type": "PreviewAny", "inputs": {"source": Settings()}},
+    }
+    workflow = {"nodes": [{"id": 1, "widgets_values": [float("nan"), float("inf")]}]}
+    r = ex.execute(prompt, extra_data={"extra_pnginfo": {"workflow": workflow}})
+    assert r.status == "success", r.error
+    preview = r.outputs["3"]["images"][0]["filename"]
+    for path in (data_dir / "output" / "k_00001_.png", data_dir / "temp" / preview):
+        with Image.open(path) as png:
+            written = json.loads(png.text["prompt"])
+            assert '"widgets_values": [NaN, Infinity]' in png.text["workflow"]
+        stand_in = {
+            key: written[key]["inputs"].pop(value)
+            for key, value in [("1", "image"), ("4", "source"), ("5", "source"), ("6", "source")]
+        }
+        assert stand_in["1"] == {
+            "__workbench_value__": "Tensor(shape=[1, 8, 8, 3], dtype=torch.float32)"
+        }
+        assert stand_in["4"] == {"__workbench_value__": "ndarray(shape=[2, 2], dtype=float64)"}
+        assert stand_in["5"]["__workbench_value__"].startswith("<PIL.Image.Image image mode=RGB")
+        assert stand_in["6"] == {"__workbench_value__": "Settings(strength=0.5)"}
+        assert written["2"] == prompt["2"]  # what JSON holds is written as it is
+        assert written["1"] == {"class_type": "ImageInvert", "inputs": {}}
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def cycle() -> dict:
+    value: dict = {"a": 1}
+    value["self"] = value
+    return value
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ({"x": float("nan"), "y": -float("inf")}, '{"x": NaN, "y": -Infinity}'),
+        (
+            {"n": np.int64(3), "f": np.float32(0.5), "t": torch.tensor(2)},
+            '{"n": 3, "f": 0.5, "t": 2}',
+        ),
+        ({"s": {2, 1}}, '{"s": [1, 2]}'),
+        ({(1, 2): "tuple key"}, '{"[1, 2]": "tuple key"}'),  # falls back to jsonable
+        (cycle(), None),
+        (nested(100_000), None),
+    ],
+)
+def test_png_metadata_json_never_fails(value, expected):
+    text = metadata_json(value)
+    json.loads(text)
+    if expected is not None:
+        assert text == expected
 
 
 # --- previews ---
