@@ -40,11 +40,13 @@ class DiffusionModel:
 
     @classmethod
     def from_checkpoint(cls, loaded: LoadedModel, name: str = "") -> DiffusionModel:
+        """The model with the schedule of the file's ``diffusion`` entry (checked first)."""
         try:
             diffusion = DiffusionConfig.from_dict(loaded.json("diffusion", {}))
         except (ValueError, TypeError) as exc:
             raise ModelFileError(
-                f"model {name or loaded.architecture}: bad 'diffusion' metadata: {exc}"
+                f"model file {loaded.path or name or loaded.architecture}: "
+                f"bad 'diffusion' metadata: {exc}"
             ) from exc
         return cls(loaded.module, diffusion, name)
 

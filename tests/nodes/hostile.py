@@ -113,3 +113,19 @@ def png_bomb(path, width: int, height: int) -> None:
     out = png_header(width, height) + _chunk(b"IDAT", zlib.compress(bytes(64)))
     with open(path, "wb") as f:
         f.write(out + _chunk(b"IEND", b""))
+
+
+# --- model files ---
+
+
+def nested_json(depth: int) -> str:
+    """A JSON list nested ``depth`` deep: ``[[[...]]]``."""
+    return "[" * depth + "]" * depth
+
+
+def raw_safetensors(path, header: dict, data: bytes) -> None:
+    """A safetensors file with exactly this header (shapes and offsets unchecked) and data."""
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
