@@ -3,7 +3,9 @@
 As ComfyUI's nodes of these names. A saved PNG carries the graph that made it:
 a ``prompt`` tEXt chunk (the API prompt as JSON) and one chunk per key of the
 run's ``extra_pnginfo`` (the editor puts its ``workflow`` there), so dropping
-the PNG back into an editor reopens the graph.
+the PNG back into an editor reopens the graph. A constant JSON cannot hold (a
+tensor passed from the kernel) is written as a stand-in (``metadata_json``), so
+saving never fails on the graph's content.
 
 File names are checked twice: ``VALIDATE_INPUTS`` rejects a name or prefix
 reaching outside its folder before anything runs (a validation error that names
@@ -23,6 +25,8 @@ import torch
 from PIL import Image, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
+from engine.history import jsonable
+
 from . import folders
 from .mask import mask_to_image
 
@@ -32,8 +36,9 @@ class LoadImage:
         "Loads an image from the input directory. Outputs the image (RGB) and a mask from its "
         "alpha channel, as ComfyUI: mask = 1 - alpha, so transparent pixels are 1. An animated "
         "file loads as a batch of its frames (frames of another size are skipped). Reruns when "
-        "the file's content changes. Difference from ComfyUI: an image without alpha gives a "
-        "zero mask of the image's size (ComfyUI gives a 64x64 one)."
+        "the file's content changes. Differences from ComfyUI: an image without alpha gives a "
+        "zero mask of the image's size (ComfyUI gives a 64x64 one), and a file that would "
+        "decode to more than 179 M pixels, all frames together, is refused before decoding."
     )
     CATEGORY = "image"
     RETURN_TYPES = ("IMAGE", "MASK")
@@ -82,13 +87,47 @@ class LoadImage:
         return True
 
 
+MAX_LOAD_PIXELS = 178_956_970
+"""The most pixels LoadImage decodes from one file, all frames together: the most
+PIL opens in one frame (twice its default ``Image.MAX_IMAGE_PIXELS``), so every
+single image PIL opens still loads, and an animation may hold e.g. 170 frames of
+1024×1024 or 86 of 1920×1080. The outputs take 16 bytes a pixel (IMAGE float32 RGB,
+MASK float32): 2.9 GB at the bound. It is checked from the file's header, before
+any frame is decoded: an animated GIF or APNG decodes every frame at the full
+canvas size, however small the frame stored, so a file of a few KB can declare
+billions of pixels. PIL's own check of a single frame still applies when the file
+is opened (a file above it is refused the same way)."""
+
+
+class ImageTooLargeError(ValueError):
+    """An image file that would decode to more pixels than LoadImage allows."""
+
+
 def load_image_file(path: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(IMAGE ``[B,H,W,3]``, MASK ``[B,H,W]``) of an image file, as LoadImage outputs them."""
-    images, masks = [], []
-    size = None
-    with Image.open(path) as img:
+    """(IMAGE ``[B,H,W,3]``, MASK ``[B,H,W]``) of an image file, as LoadImage outputs them.
+
+    Raises ``ImageTooLargeError`` for a file beyond PIL's single-frame bound or
+    ``MAX_LOAD_PIXELS`` in all, before decoding it.
+    """
+    try:
+        img = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"image file {path} is too large to load: {exc}") from exc
+    with img:
+        # An MPO's second frame is the other eye's view of a stereo pair, not a batch.
         frames = [img] if img.format == "MPO" else ImageSequence.Iterator(img)
+        count = 1 if img.format == "MPO" else getattr(img, "n_frames", 1)
+        width, height = img.size
+        _check_pixels(path, count * width * height, f"{count} frames of {width}x{height}")
+        # Frames are kept as 8-bit arrays until all are read (4 bytes a pixel, not 16).
+        rgbs: list[np.ndarray] = []
+        alphas: list[np.ndarray | None] = []
+        size = None
+        decoded = 0
         for frame in frames:
+            # The frames of some formats (TIFF pages) differ in size: count each one.
+            decoded += frame.width * frame.height
+            _check_pixels(path, decoded, "its frames counted one by one")
             frame = ImageOps.exif_transpose(frame)
             if frame.mode == "I":  # 32-bit integer images: ComfyUI scales them by 1/255
                 frame = frame.point(lambda v: v * (1 / 255))
@@ -97,16 +136,30 @@ def load_image_file(path: str) -> tuple[torch.Tensor, torch.Tensor]:
                 size = rgb.size
             elif rgb.size != size:
                 continue
-            images.append(torch.from_numpy(np.asarray(rgb, dtype=np.float32) / 255.0))
+            rgbs.append(np.asarray(rgb))
             if "A" in frame.getbands():
-                alpha = np.asarray(frame.getchannel("A"), dtype=np.float32) / 255.0
-                masks.append(1.0 - torch.from_numpy(alpha))
+                alphas.append(np.asarray(frame.getchannel("A")))
             elif frame.mode == "P" and "transparency" in frame.info:
-                alpha = np.asarray(frame.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0
-                masks.append(1.0 - torch.from_numpy(alpha))
+                alphas.append(np.asarray(frame.convert("RGBA").getchannel("A")))
             else:
-                masks.append(torch.zeros((size[1], size[0]), dtype=torch.float32))
-    return torch.stack(images), torch.stack(masks)
+                alphas.append(None)
+    images = np.empty((len(rgbs), size[1], size[0], 3), dtype=np.float32)
+    masks = np.zeros((len(rgbs), size[1], size[0]), dtype=np.float32)
+    for i in reversed(range(len(rgbs))):  # popping frees each frame's array once copied
+        images[i] = rgbs.pop()
+        alpha = alphas.pop()
+        if alpha is not None:
+            masks[i] = 1.0 - alpha.astype(np.float32) / 255.0
+    images /= 255.0
+    return torch.from_numpy(images), torch.from_numpy(masks)
+
+
+def _check_pixels(path: str, pixels: int, what: str) -> None:
+    if pixels > MAX_LOAD_PIXELS:
+        raise ImageTooLargeError(
+            f"image file {path} would decode to {pixels:,} pixels ({what}), more than "
+            f"LoadImage loads from one file ({MAX_LOAD_PIXELS:,}, nodes.io.MAX_LOAD_PIXELS)"
+        )
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -122,10 +175,37 @@ def png_metadata(prompt: dict | None, extra_pnginfo: dict | None) -> PngInfo:
     """The tEXt chunks ComfyUI writes: ``prompt``, then one per key of ``extra_pnginfo``."""
     metadata = PngInfo()
     if prompt is not None:
-        metadata.add_text("prompt", json.dumps(prompt))
+        metadata.add_text("prompt", metadata_json(prompt))
     for key, value in (extra_pnginfo or {}).items():
-        metadata.add_text(key, json.dumps(value))
+        metadata.add_text(key, metadata_json(value))
     return metadata
+
+
+STAND_IN_KEY = "__workbench_value__"
+
+
+def metadata_json(value) -> str:
+    """``value`` as JSON text for a PNG chunk; never fails on its content.
+
+    What JSON holds is written as ComfyUI writes it (``json.dumps``, so NaN and
+    infinity as ``NaN``/``Infinity``). A graph built in a kernel can hold any
+    value as a constant: numpy/torch scalars are written as numbers, sets as
+    lists, and anything else (a tensor, an array, a PIL image, a dataclass)
+    as ``{"__workbench_value__": "<short description>"}``: a marker saying what
+    was there (the value itself is not in the file), never a look-alike value.
+    Keys JSON cannot hold, a cycle, or nesting too deep for the encoder make
+    the whole value go through the history's ``jsonable`` instead (values JSON
+    cannot hold as summary strings, non-finite floats as ``"nan"``/``"inf"``).
+    """
+    try:
+        return json.dumps(value, default=_stand_in)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(jsonable(value))
+
+
+def _stand_in(value):
+    safe = jsonable(value)  # a number for a scalar, a list for a set, else a summary
+    return {STAND_IN_KEY: safe} if isinstance(safe, str) else safe
 
 
 class _ImageWriter:

@@ -14,6 +14,11 @@ memory, so a config far bigger than its file allocates nothing), and only then
 builds the module for real and copies the weights in. Every way a file can be
 wrong raises ``ModelFileError`` with a message that says which file and what is
 wrong with it.
+
+Files can be hostile, so every JSON entry is bounded before it is parsed
+(``MAX_JSON_CHARS`` long, ``MAX_JSON_DEPTH`` levels of nesting: Python's parser
+recurses once per level), and the configs check each field's type and range
+before anything is built from them (``UNetConfig``, ``DiffusionConfig``).
 """
 
 from __future__ import annotations
@@ -44,17 +49,72 @@ class ModelFileError(Exception):
     """A model file that is missing, truncated, or does not match its architecture."""
 
 
+MAX_JSON_CHARS = 2**20  # a metadata entry; a config is a few hundred characters
+MAX_JSON_DEPTH = 16  # a config nests two levels deep
+
+
+def parse_json_entry(path: str, key: str, text: str):
+    """The JSON value of the metadata entry ``key`` of the model file at ``path``.
+
+    Raises ``ModelFileError`` (naming the file and the entry) for text that is
+    too long or nested too deep (both checked before parsing), or not JSON.
+    """
+    if len(text) > MAX_JSON_CHARS:
+        raise ModelFileError(
+            f"model file {path}: its {key!r} metadata is {len(text):,} characters long, "
+            f"more than {MAX_JSON_CHARS:,}"
+        )
+    if _nesting(text) > MAX_JSON_DEPTH:
+        raise ModelFileError(
+            f"model file {path}: its {key!r} metadata nests more than {MAX_JSON_DEPTH} levels deep"
+        )
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ModelFileError(
+            f"model file {path}: its {key!r} metadata is not JSON ({exc})"
+        ) from exc
+
+
+def _nesting(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in JSON text (brackets inside strings do not count)."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return 0  # too few to nest too deep: skip the scan (every real config)
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 @dataclass
 class LoadedModel:
     module: nn.Module  # in eval mode, gradients off
     architecture: str
     config: dict
     metadata: dict[str, str] = field(default_factory=dict)  # the file's raw metadata
+    path: str = ""  # the file it was loaded from
 
     def json(self, key: str, default=None):
-        """A JSON entry of the metadata (e.g. ``"training"``), parsed; ``default`` if absent."""
+        """A JSON entry of the metadata (e.g. ``"training"``), parsed; ``default`` if absent.
+
+        Raises ``ModelFileError`` for an entry that is not JSON or beyond the bounds.
+        """
         raw = self.metadata.get(key)
-        return default if raw is None else json.loads(raw)
+        return default if raw is None else parse_json_entry(self.path, key, raw)
 
 
 def save_checkpoint(
@@ -98,7 +158,7 @@ def load_checkpoint(path: str | os.PathLike, dtype: torch.dtype = torch.float32)
         ) from exc
     module.load_state_dict(state, strict=True)
     module.eval().requires_grad_(False)
-    return LoadedModel(module, architecture, config, metadata)
+    return LoadedModel(module, architecture, config, metadata, path)
 
 
 def _build(path: str, metadata: dict[str, str]) -> tuple[nn.Module, str, dict]:
@@ -115,8 +175,8 @@ def _build(path: str, metadata: dict[str, str]) -> tuple[nn.Module, str, dict]:
             f"model file {path} is for architecture {architecture!r}, which is not known "
             f"(known: {', '.join(sorted(ARCHITECTURES))})"
         )
+    config = parse_json_entry(path, "config", metadata.get("config", "{}"))
     try:
-        config = json.loads(metadata.get("config", "{}"))
         if not isinstance(config, dict):
             raise ValueError("the config is not a JSON object")
         module = build(config)

@@ -40,11 +40,13 @@ class DiffusionModel:
 
     @classmethod
     def from_checkpoint(cls, loaded: LoadedModel, name: str = "") -> DiffusionModel:
+        """The model with the schedule of the file's ``diffusion`` entry (checked first)."""
         try:
             diffusion = DiffusionConfig.from_dict(loaded.json("diffusion", {}))
         except (ValueError, TypeError) as exc:
             raise ModelFileError(
-                f"model {name or loaded.architecture}: bad 'diffusion' metadata: {exc}"
+                f"model file {loaded.path or name or loaded.architecture}: "
+                f"bad 'diffusion' metadata: {exc}"
             ) from exc
         return cls(loaded.module, diffusion, name)
 
@@ -112,6 +114,8 @@ class SafetensorsModelLoader:
 
     @classmethod
     def VALIDATE_INPUTS(cls, model_name):
+        if model_name is None:  # linked: not known yet; ``load`` checks it when it runs
+            return True
         if find_model(model_name) is None:
             return _not_found(model_name)
         return True

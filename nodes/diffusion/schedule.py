@@ -24,24 +24,42 @@ import torch
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionConfig:
-    """How a model was trained to denoise (stored as JSON in checkpoints)."""
+    """How a model was trained to denoise (stored as JSON in checkpoints).
+
+    Every field is checked on construction: a file's config may be anything, and
+    the schedule allocates a few numbers per timestep.
+    """
 
     timesteps: int = 1000
     schedule: str = "cosine"  # "cosine" (Nichol & Dhariwal 2021) or "linear" (Ho et al.)
     prediction: str = "epsilon"  # what the network outputs: "epsilon" or "v"
 
+    MAX_TIMESTEPS = 10_000  # ten times the usual 1000; its schedule takes under 1 MB
+
+    def __post_init__(self) -> None:
+        T = self.timesteps
+        if isinstance(T, bool) or not isinstance(T, int) or not 1 <= T <= self.MAX_TIMESTEPS:
+            raise ValueError(
+                f"timesteps must be an integer from 1 to {self.MAX_TIMESTEPS}, not {T!r:.40}"
+            )
+        if not isinstance(self.schedule, str) or self.schedule not in ("cosine", "linear"):
+            raise ValueError(f"unknown noise schedule {self.schedule!r:.40}")
+        if self.schedule == "linear" and T <= 20:
+            # Its betas end at 0.02 * 1000 / T: at T <= 20 that is 1 or more, and ᾱ_t
+            # reaches 0 or below (x̂₀ would divide by zero or take a negative root).
+            raise ValueError(f"the linear schedule needs more than 20 timesteps, not {T}")
+        if not isinstance(self.prediction, str) or self.prediction not in ("epsilon", "v"):
+            raise ValueError(f"unknown prediction {self.prediction!r:.40} ('epsilon' or 'v')")
+
     @classmethod
     def from_dict(cls, data: dict) -> DiffusionConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"the diffusion config is not a JSON object but {data!r:.40}")
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - fields)
         if unknown:
-            raise ValueError(f"unknown diffusion config fields: {', '.join(unknown)}")
-        config = cls(**data)
-        if config.schedule not in ("cosine", "linear"):
-            raise ValueError(f"unknown noise schedule {config.schedule!r}")
-        if config.prediction not in ("epsilon", "v"):
-            raise ValueError(f"unknown prediction {config.prediction!r} ('epsilon' or 'v')")
-        return config
+            raise ValueError(f"unknown diffusion config fields: {', '.join(unknown):.200}")
+        return cls(**data)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

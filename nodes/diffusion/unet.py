@@ -47,28 +47,42 @@ class UNetConfig:
     def __post_init__(self) -> None:
         for name, limit in self.LIMITS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or not 1 <= value <= limit:
-                raise ValueError(f"{name} must be an integer from 1 to {limit}, not {value!r}")
-        if not 1 <= len(self.channels) <= self.MAX_LEVELS:
+            if not _is_int(value) or not 1 <= value <= limit:
+                raise ValueError(f"{name} must be an integer from 1 to {limit}, not {value!r:.40}")
+        if self.time_dim % 2:  # the embedding is sines and cosines of time_dim / 2 frequencies
+            raise ValueError(f"time_dim must be even, not {self.time_dim}")
+        if not isinstance(self.attention, bool):
+            raise ValueError(f"attention must be true or false, not {self.attention!r:.40}")
+        if not isinstance(self.channels, tuple) or not 1 <= len(self.channels) <= self.MAX_LEVELS:
             raise ValueError(f"channels must list 1 to {self.MAX_LEVELS} levels")
-        if not all(1 <= c <= self.MAX_CHANNELS for c in self.channels):
-            raise ValueError(f"each level of channels must be from 1 to {self.MAX_CHANNELS}")
+        if not all(_is_int(c) and 1 <= c <= self.MAX_CHANNELS for c in self.channels):
+            raise ValueError(
+                f"each level of channels must be an integer from 1 to {self.MAX_CHANNELS}"
+            )
 
     @classmethod
     def from_dict(cls, data: dict) -> UNetConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"the UNet config is not a JSON object but {data!r:.40}")
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - fields)
         if unknown:
-            raise ValueError(f"unknown UNet config fields: {', '.join(unknown)}")
+            raise ValueError(f"unknown UNet config fields: {', '.join(unknown):.200}")
         data = dict(data)
         if "channels" in data:
-            data["channels"] = tuple(int(c) for c in data["channels"])
+            if not isinstance(data["channels"], list):
+                raise ValueError(f"channels must be a list, not {data['channels']!r:.40}")
+            data["channels"] = tuple(data["channels"])
         return cls(**data)
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
         data["channels"] = list(self.channels)
         return data
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON's true is not 1
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:

@@ -9,11 +9,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from nodes import folders
+from engine import Executor, NodeRegistry
+from nodes import folders, register_all
 from nodes.diffusion import checkpoint, files, loader
 from nodes.diffusion.checkpoint import ModelFileError, load_checkpoint
 from nodes.diffusion.unet import UNetConfig
 
+from . import hostile
 from .diffusion_helpers import TINY, tiny_unet, write_model
 
 
@@ -168,6 +170,136 @@ def test_weights_of_another_config_are_wrong_shapes(models):
         load_checkpoint(path)
 
 
+# --- hostile files: each one a ModelFileError naming it, in bounded memory ---
+
+TINY_CONFIG = TINY.to_dict()
+PATCHES = {  # case → metadata entries (JSON text) replacing a tiny model's, expected message
+    "config_deep": (
+        {"config": '{"channels": ' + hostile.nested_json(100_000) + "}"},
+        ": its 'config' metadata nests more than 16 levels deep",
+    ),
+    "diffusion_deep": (
+        {"diffusion": hostile.nested_json(100_000)},
+        ": its 'diffusion' metadata nests more than 16 levels deep",
+    ),
+    "config_long": (
+        {"config": json.dumps({**TINY_CONFIG, "note": "x" * 2**20})},
+        ": its 'config' metadata is 1,048,",
+    ),
+    "diffusion_not_json": (
+        {"diffusion": "{timesteps: 5}"},
+        ": its 'diffusion' metadata is not JSON",
+    ),
+    "diffusion_list": (
+        {"diffusion": "[1, 2]"},
+        ": bad 'diffusion' metadata: the diffusion config is not a JSON object but [1, 2]",
+    ),
+    "unet_config_list": (
+        {"config": "[1, 2]"},
+        ": bad PixelUNet config in its metadata: the config is not a JSON object",
+    ),
+}
+TIMESTEPS = {
+    "timesteps_text": ('"abc"', "'abc'"),
+    "timesteps_null": ("null", "None"),
+    "timesteps_true": ("true", "True"),
+    "timesteps_fraction": ("100.5", "100.5"),
+    "timesteps_zero": ("0", "0"),
+    "timesteps_50M": ("50000000", "50000000"),  # loaded with +1.9 GB before
+    "timesteps_1e9": ("1000000000", "1000000000"),
+    "timesteps_inf": ("1e400", "inf"),
+}
+for case, (text, shown) in TIMESTEPS.items():
+    PATCHES[case] = (
+        {"diffusion": f'{{"timesteps": {text}}}'},
+        ": bad 'diffusion' metadata: timesteps must be an integer from 1 to 10000, not " + shown,
+    )
+DIFFUSION = {
+    "schedule_list": ({"schedule": ["cosine"]}, "unknown noise schedule ['cosine']"),
+    "prediction_number": ({"prediction": 1}, "unknown prediction 1"),
+    "linear_few_steps": (
+        {"timesteps": 20, "schedule": "linear"},
+        "the linear schedule needs more than 20 timesteps, not 20",
+    ),
+}
+for case, (diffusion, message) in DIFFUSION.items():
+    PATCHES[case] = ({"diffusion": json.dumps(diffusion)}, ": bad 'diffusion' metadata: " + message)
+UNET = {
+    "channels_text": ({"channels": "1632"}, "channels must be a list, not '1632'"),
+    "channels_null": ({"channels": [8, None]}, "each level of channels must be an integer"),
+    "attention_text": ({"attention": "no"}, "attention must be true or false, not 'no'"),
+    "time_dim_odd": ({"time_dim": 15}, "time_dim must be even, not 15"),
+    "image_size_true": ({"image_size": True}, "image_size must be an integer from 1 to 4096"),
+    "config_huge": (  # ~5 G parameters declared over a file of 100 KB
+        {"channels": [4096] * 8, "time_dim": 8192, "groups": 8},
+        " does not match its architecture",
+    ),
+}
+for case, (patch, message) in UNET.items():
+    if not message.startswith(" does"):
+        message = ": bad PixelUNet config in its metadata: " + message
+    PATCHES[case] = ({"config": json.dumps({**TINY_CONFIG, **patch})}, message)
+
+HUGE_SHAPES = {  # tensor headers declaring more than the file holds
+    "shape_past_end": ([1_000_000, 1_000_000], [0, 4 * 10**12]),
+    "shape_overflow": ([2**40, 2**40], [0, 64]),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_outcomes(tmp_path_factory) -> tuple[dict, dict]:
+    """case → file path, and case → what loading it in a capped child raised."""
+    folder = tmp_path_factory.mktemp("hostile-models")
+    state = tiny_unet().state_dict()
+    metadata = {
+        "architecture": "PixelUNet",
+        "config": json.dumps(TINY_CONFIG),
+        "diffusion": json.dumps({"timesteps": 100}),
+    }
+    paths = {}
+    for case, (patch, _) in PATCHES.items():
+        paths[case] = str(folder / f"{case}.safetensors")
+        save_file(state, paths[case], metadata={**metadata, **patch})
+    for case, (shape, offsets) in HUGE_SHAPES.items():
+        paths[case] = str(folder / f"{case}.safetensors")
+        header = {
+            "__metadata__": metadata,
+            "stem.weight": {"dtype": "F32", "shape": shape, "data_offsets": offsets},
+        }
+        hostile.raw_safetensors(paths[case], header, bytes(64))
+    calls = {case: f"load_diffusion_model({path!r})" for case, path in paths.items()}
+    calls["control"] = f"load_diffusion_model({str(folder / 'control.safetensors')!r}).timesteps"
+    write_model(folder / "control.safetensors")
+    outcomes = hostile.run_capped("from nodes.diffusion.loader import load_diffusion_model", calls)
+    return paths, outcomes
+
+
+@pytest.mark.parametrize("case", [*PATCHES, *HUGE_SHAPES])
+def test_hostile_model_file_is_a_clear_error_in_bounded_memory(case, hostile_outcomes):
+    paths, outcomes = hostile_outcomes
+    outcome = outcomes[case]
+    assert outcome["type"] == "ModelFileError", outcome
+    if case in HUGE_SHAPES:
+        expected = f"cannot read model file {paths[case]} ("
+        assert outcome["message"].startswith(expected), outcome
+        assert "truncated or not a safetensors file" in outcome["message"]
+    else:
+        expected = f"model file {paths[case]}{PATCHES[case][1]}"
+        assert outcome["message"].startswith(expected), outcome
+    assert outcomes["control"] == {"type": None, "value": "100"}  # the child loads real files
+
+
+def test_json_entries_nest_up_to_the_bound_and_brackets_in_strings_do_not_count():
+    parse = checkpoint.parse_json_entry
+    assert parse("m.safetensors", "training", hostile.nested_json(16)) == json.loads(
+        hostile.nested_json(16)
+    )
+    with pytest.raises(ModelFileError, match="m.safetensors: its 'training' metadata nests more"):
+        parse("m.safetensors", "training", hostile.nested_json(17))
+    text = json.dumps({"note": '"[{\\' * 100})  # escaped quotes and backslashes in a string
+    assert parse("m.safetensors", "training", text) == json.loads(text)
+
+
 # --- the loader node ---
 
 
@@ -305,3 +437,41 @@ def test_shipped_weights(models):
     assert 0.8e6 < params < 1.3e6
     model = loader.DiffusionModel.from_checkpoint(loaded)
     assert (model.timesteps, model.diffusion.schedule) == (1000, "cosine")
+
+
+class ModelNameNode:
+    """Outputs a model name as COMBO (the type a COMBO input accepts from a link)."""
+
+    RETURN_TYPES = ("COMBO",)
+    FUNCTION = "name"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("STRING", {})}}
+
+    def name(self, value):
+        return (value,)
+
+
+def linked_loader_prompt(name: str) -> dict:
+    return {
+        "n": {"class_type": "ModelName", "inputs": {"value": name}},
+        "1": {"class_type": "SafetensorsModelLoader", "inputs": {"model_name": ["n", 0]}},
+    }
+
+
+def test_a_linked_model_name_is_checked_when_it_runs(models):
+    """Validation sees None for a link (ComfyUI semantics), so the check waits for the run."""
+    reg = NodeRegistry()
+    register_all(reg)
+    reg.register(ModelNameNode, name="ModelName")
+    ex = Executor(reg)
+    write_model(models / "m.safetensors")
+    r = ex.execute(linked_loader_prompt("m.safetensors"), outputs=["1"])
+    assert r.status == "success", r.node_errors or r.error
+    assert isinstance(ex.get_output("1")[0], loader.DiffusionModel)
+
+    r = ex.execute(linked_loader_prompt("gone.safetensors"), outputs=["1"])
+    assert r.status == "error" and r.error["node_id"] == "1"
+    assert r.error["exception_type"].endswith("ModelFileError")
+    assert "model file 'gone.safetensors' not found in" in r.error["exception_message"]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
 from engine import validate_prompt
-from nodes import folders
-from nodes.io import LoadImage, PreviewAny, SaveImage, preview_text
+from nodes import folders, io
+from nodes.io import LoadImage, PreviewAny, SaveImage, metadata_json, preview_text
+
+from . import hostile
 
 
 def write_png(path, array: np.ndarray) -> None:
@@ -68,6 +71,82 @@ def test_load_image_palette_transparency_and_frames(data_dir):
     assert image.shape == (2, 2, 4, 3) and mask.shape == (2, 2, 4)
     assert image[0, 0, 0].tolist() == [1.0, 0.0, 0.0]
     assert image[1, 0, 0].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_animated_image_bombs_are_refused_before_decoding(tmp_path):
+    """A few KB of GIF or APNG declaring 250 frames on a 1000x1000 canvas would decode
+    to 250 M pixels (4 GB as IMAGE); a PNG declaring one 20000x20000 frame is PIL's
+    own bomb. Each is refused with an error naming the file and the numbers, in a
+    child whose memory is capped; an animation within the bound loads there."""
+    hostile.gif_bomb(tmp_path / "bomb.gif", 250, 1000, 1000)
+    hostile.apng_bomb(tmp_path / "bomb.png", 250, 1000, 1000)
+    hostile.png_bomb(tmp_path / "huge.png", 20_000, 20_000)
+    hostile.gif_bomb(tmp_path / "fits.gif", 5, 1000, 1000)
+    assert (tmp_path / "bomb.gif").stat().st_size < 4000
+    calls = {
+        name: f"load_image_file({str(tmp_path / name)!r})"
+        for name in ["bomb.gif", "bomb.png", "huge.png"]
+    }
+    calls["fits.gif"] = f"tuple(load_image_file({str(tmp_path / 'fits.gif')!r})[0].shape)"
+    outcomes = hostile.run_capped("from nodes.io import load_image_file", calls)
+    for name, declared in [
+        ("bomb.gif", "250,000,000 pixels (250 frames of 1000x1000)"),
+        ("bomb.png", "251,000,000 pixels (251 frames of 1000x1000)"),  # with the default image
+    ]:
+        assert outcomes[name]["type"] == "ImageTooLargeError", outcomes[name]
+        message = outcomes[name]["message"]
+        assert message.startswith(f"image file {tmp_path / name} would decode to {declared}")
+        assert "more than LoadImage loads from one file (178,956,970" in message
+    huge = outcomes["huge.png"]
+    assert huge["type"] == "ImageTooLargeError", huge
+    assert huge["message"].startswith(f"image file {tmp_path / 'huge.png'} is too large to load")
+    assert "400000000 pixels" in huge["message"] and "decompression bomb" in huge["message"]
+    assert outcomes["fits.gif"] == {"type": None, "value": "(5, 1000, 1000, 3)"}
+
+
+@pytest.fixture
+def decoded(monkeypatch):
+    """The sizes of the frames PIL decoded (``ImageFile.load`` with pixel data to read)."""
+    sizes = []
+    load = ImageFile.ImageFile.load
+
+    def recording(image):
+        if image.tile:
+            sizes.append(image.size)
+        return load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording)
+    return sizes
+
+
+def test_load_image_bound_counts_every_frame_at_the_canvas_size(data_dir, ex, monkeypatch, decoded):
+    frames = [Image.new("RGB", (4, 2), color) for color in [(255, 0, 0), (0, 0, 255), (0, 9, 0)]]
+    (data_dir / "input").mkdir(parents=True)
+    frames[0].save(data_dir / "input" / "anim.gif", save_all=True, append_images=frames[1:])
+    prompt = {"1": {"class_type": "LoadImage", "inputs": {"image": "anim.gif"}}}
+    monkeypatch.setattr(io, "MAX_LOAD_PIXELS", 3 * 4 * 2 - 1)
+    r = ex.execute(prompt, outputs=["1"])
+    assert r.status == "error" and r.error["exception_type"].endswith("ImageTooLargeError")
+    assert "anim.gif would decode to 24 pixels (3 frames of 4x2)" in r.error["exception_message"]
+    assert decoded == []  # refused from the header
+
+    monkeypatch.setattr(io, "MAX_LOAD_PIXELS", 3 * 4 * 2)
+    assert ex.execute(prompt, outputs=["1"]).status == "success"
+    assert ex.get_output("1")[0].shape == (3, 2, 4, 3)
+    assert decoded == [(4, 2)] * 3
+
+
+def test_load_image_bound_counts_frames_of_different_sizes(data_dir, monkeypatch, decoded):
+    """A TIFF's pages may differ in size: the header gives only the first page's."""
+    pages = [Image.new("RGB", (2, 2)), Image.new("RGB", (10, 10))]
+    input_png(data_dir, "unused.png", np.zeros((1, 1, 3)))
+    pages[0].save(data_dir / "input" / "pages.tif", save_all=True, append_images=pages[1:])
+    monkeypatch.setattr(io, "MAX_LOAD_PIXELS", 100)
+    with pytest.raises(
+        io.ImageTooLargeError, match="pages.tif would decode to 104 pixels \\(its frames counted"
+    ):
+        LoadImage().load_image("pages.tif")
+    assert decoded == [(2, 2)]  # the second page was not decoded
 
 
 def test_load_image_lists_the_input_directory_as_its_combo(data_dir):
@@ -209,6 +288,79 @@ def test_a_linked_prefix_escaping_fails_when_it_runs(data_dir, tmp_path, ex):
     assert r.error["exception_type"].endswith("PathEscapeError")
     assert "uses '..'" in r.error["exception_message"]
     assert not list(tmp_path.rglob("escaped*"))
+
+
+@dataclasses.dataclass
+class Settings:
+    strength: float = 0.5
+
+
+def test_saved_png_metadata_stands_in_for_values_json_cannot_hold(data_dir, ex):
+    """Kernel values as constants (a tensor, an array, a PIL image, a dataclass) still let
+    SaveImage and PreviewImage write the prompt: each such value gets a JSON stand-in;
+    NaN and infinity are written as ComfyUI writes them (``json.dumps``' NaN, Infinity)."""
+    prompt = {
+        "1": {"class_type": "ImageInvert", "inputs": {"image": torch.zeros(1, 8, 8, 3)}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "k"}},
+        "3": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+        "4": {"class_type": "PreviewAny", "inputs": {"source": np.eye(2)}},
+        "5": {"class_type": "PreviewAny", "inputs": {"source": Image.new("RGB", (4, 3))}},
+        "6": {"class_type": "PreviewAny", "inputs": {"source": Settings()}},
+    }
+    workflow = {"nodes": [{"id": 1, "widgets_values": [float("nan"), float("inf")]}]}
+    r = ex.execute(prompt, extra_data={"extra_pnginfo": {"workflow": workflow}})
+    assert r.status == "success", r.error
+    preview = r.outputs["3"]["images"][0]["filename"]
+    for path in (data_dir / "output" / "k_00001_.png", data_dir / "temp" / preview):
+        with Image.open(path) as png:
+            written = json.loads(png.text["prompt"])
+            assert '"widgets_values": [NaN, Infinity]' in png.text["workflow"]
+        stand_in = {
+            key: written[key]["inputs"].pop(value)
+            for key, value in [("1", "image"), ("4", "source"), ("5", "source"), ("6", "source")]
+        }
+        assert stand_in["1"] == {
+            "__workbench_value__": "Tensor(shape=[1, 8, 8, 3], dtype=torch.float32)"
+        }
+        assert stand_in["4"] == {"__workbench_value__": "ndarray(shape=[2, 2], dtype=float64)"}
+        assert stand_in["5"]["__workbench_value__"].startswith("<PIL.Image.Image image mode=RGB")
+        assert stand_in["6"] == {"__workbench_value__": "Settings(strength=0.5)"}
+        assert written["2"] == prompt["2"]  # what JSON holds is written as it is
+        assert written["1"] == {"class_type": "ImageInvert", "inputs": {}}
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def cycle() -> dict:
+    value: dict = {"a": 1}
+    value["self"] = value
+    return value
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ({"x": float("nan"), "y": -float("inf")}, '{"x": NaN, "y": -Infinity}'),
+        (
+            {"n": np.int64(3), "f": np.float32(0.5), "t": torch.tensor(2)},
+            '{"n": 3, "f": 0.5, "t": 2}',
+        ),
+        ({"s": {2, 1}}, '{"s": [1, 2]}'),
+        ({(1, 2): "tuple key"}, '{"[1, 2]": "tuple key"}'),  # falls back to jsonable
+        (cycle(), None),
+        (nested(100_000), None),
+    ],
+)
+def test_png_metadata_json_never_fails(value, expected):
+    text = metadata_json(value)
+    json.loads(text)
+    if expected is not None:
+        assert text == expected
 
 
 # --- previews ---
