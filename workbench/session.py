@@ -24,11 +24,13 @@ from engine import Executor, NodeRegistry, PromptQueue
 from engine import node as node_decorator
 from engine.explain import explain as explain_trace
 from engine.history import default_data_dir
+from engine.workflow import Report
 from nodes import folders
 
 from .graph import Graph, Node, Output, node_id_of, terminal_nodes
 from .progress_display import ProgressDisplay
 from .results import RunResult
+from .workflows import open_graph, save_graph, workflow_of
 
 INTERRUPT_WAIT = 10.0  # seconds to wait for an interrupted run to stop before returning
 
@@ -121,6 +123,28 @@ class Workbench:
         """A new, empty code-first graph over this session's node types."""
         return Graph(self.registry)
 
+    # --- ComfyUI workflows (docs/workflow-format.md) ---
+
+    def open(self, source: Any) -> tuple[Graph, Report]:
+        """``graph, report = wb.open(source)``: a ComfyUI workflow (0.4 or 1.0), an API
+        prompt, or a PNG holding either; ``source`` a path (or a file name in the input
+        folder), a dict, JSON text or PNG bytes.
+
+        Never raises on what the file holds: what cannot be converted or run is in
+        ``report`` and the rest runs. A file that cannot be found or read raises
+        ``OSError`` naming it.
+        """
+        return open_graph(source, self.registry)
+
+    def save(self, graph: Graph, path: str | os.PathLike, api: bool | None = None) -> Path:
+        """Save ``graph`` by extension: ``.json`` as a UI workflow (``api=True`` or
+        ``.api.json``: an API prompt), ``.png`` into that existing image's metadata.
+        A relative path is in the output folder; nothing is written outside the
+        data folder. Returns the path written."""
+        if not isinstance(graph, Graph):
+            graph, _ = open_graph(graph, self.registry)
+        return save_graph(graph, path, api=api)
+
     # --- running ---
 
     def run(
@@ -171,6 +195,7 @@ class Workbench:
             source,
             outputs=targets,
             number=number,
+            extra_data=_extra_data(graph),
             on_event=display.on_event if display else None,
             seed_control=control,
         )
@@ -321,6 +346,21 @@ def _seed_control(graph, prompt: dict, wanted, registry) -> dict[str, dict[str, 
             policy = dict.fromkeys(node_type.spec().controlled, policy)
         policies[node_id] = {**control.get(node_id, {}), **policy}
     return {**control, **policies}
+
+
+def _extra_data(graph) -> dict | None:
+    """A graph's run carries its UI workflow (``extra_pnginfo.workflow``), so the images
+    SaveImage writes reopen here and in ComfyUI with their layout."""
+    if not isinstance(graph, Graph):
+        return None
+    try:
+        workflow, _ = workflow_of(graph)
+    except Exception as exc:  # the run matters more than its metadata
+        print(
+            f"the workflow could not be written into the images' metadata: {exc}", file=sys.stderr
+        )
+        return None
+    return {"extra_pnginfo": {"workflow": workflow}}
 
 
 def _quietly(wait, timeout=None):
