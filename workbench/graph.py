@@ -36,6 +36,7 @@ from engine.nodespec import NO_DEFAULT, InputSpec, NodeSpec
 from engine.seeds import CONTROL_MODES
 from engine.validation import types_match
 from engine.workflow import MODES, Source, apply_modes
+from engine.workflow.jsondoc import copy_json
 from engine.workflow.widgets import fallback_value
 
 _WIDGET_KINDS = {"INT": (int,), "FLOAT": (int, float), "STRING": (str,), "BOOLEAN": (bool,)}
@@ -462,19 +463,19 @@ class Graph:
             node_id = str(record["id"])
             graph._nodes[node_id] = {
                 "class_type": record["class_type"],
-                "inputs": copy.deepcopy(dict(record.get("inputs") or {})),
+                "inputs": copy_json(dict(record.get("inputs") or {})),
             }
             if record.get("control"):
                 graph._control[node_id] = dict(record["control"])
             if record.get("ui"):
-                graph._ui[node_id] = copy.deepcopy(record["ui"])
-        graph.document = copy.deepcopy(document or {})
+                graph._ui[node_id] = copy_json(record["ui"])
+        graph.document = copy_json(document or {})
         graph.source = source
         return graph
 
     def records(self) -> list[dict]:
         """Every node as an ``add_node`` op (a copy), in graph order: what a writer takes."""
-        return [copy.deepcopy(self._add_op(node_id)) for node_id in self._nodes]
+        return [copy_json(self._add_op(node_id)) for node_id in self._nodes]
 
     @classmethod
     def from_prompt(cls, prompt: dict[str, dict], registry: NodeRegistry) -> Graph:

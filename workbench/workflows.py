@@ -19,7 +19,6 @@ from typing import Any
 from engine import NodeRegistry
 from engine.workflow import (
     Report,
-    dump_json,
     embed_png_text,
     read_workflow,
     read_workflow_file,
@@ -27,6 +26,7 @@ from engine.workflow import (
     write_workflow,
 )
 from nodes import folders
+from nodes.io import metadata_json
 
 from .graph import Graph
 
@@ -100,14 +100,14 @@ def save_graph(graph: Graph, path: str | os.PathLike, api: bool | None = None) -
                 "there is no image there"
             )
         workflow, notes = workflow_of(graph)
-        chunks = {"prompt": json.dumps(prompt_of(graph)), "workflow": json.dumps(workflow)}
+        chunks = {"prompt": _json(prompt_of(graph)), "workflow": _json(workflow)}
         data = embed_png_text(target.read_bytes(), chunks)
     elif suffix.endswith(".json"):
         if api or (api is None and suffix.endswith(".api.json")):
-            notes, text = [], dump_json(prompt_of(graph))
+            notes, text = [], _json(prompt_of(graph), indent=2)
         else:
             workflow, notes = workflow_of(graph)
-            text = dump_json(workflow)
+            text = _json(workflow, indent=2)
         data = text.encode("utf-8")
     else:
         raise ValueError(f"{target.name}: save to a .json (workflow or API prompt) or a .png file")
@@ -119,6 +119,14 @@ def save_graph(graph: Graph, path: str | os.PathLike, api: bool | None = None) -
             stacklevel=3,
         )
     return target
+
+
+def _json(value: Any, indent: int | None = None) -> str:
+    """JSON as ComfyUI writes it (``NaN`` kept). A graph built in code may hold any
+    Python value as a constant: what JSON cannot hold is written as SaveImage's
+    metadata writes it, a stand-in saying what was there (``nodes.io.metadata_json``)."""
+    text = metadata_json(value)
+    return text if indent is None else json.dumps(json.loads(text), indent=indent)
 
 
 def _save_path(path: str | os.PathLike) -> Path:

@@ -10,12 +10,11 @@ editor can show it. Writing keeps an unchanged node's JSON as it was read.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ..registry import NodeRegistry
 from .convert import _slot, node_id
-from .jsondoc import MAX_NODES
+from .jsondoc import MAX_NODES, copy_json
 from .layout import layered_layout, node_size
 from .modes import apply_modes
 from .report import Report
@@ -78,7 +77,7 @@ def convert_api(prompt: dict, registry: NodeRegistry, report: Report) -> tuple[l
             if isinstance(meta.get("title"), str):
                 ui["title"] = meta["title"]
             if set(meta) - {"title"}:
-                ui["_meta"] = copy.deepcopy(meta)
+                ui["_meta"] = copy_json(meta)
         if class_type not in registry:
             report.add("unknown_type", node=local, class_type=class_type, title=ui.get("title"))
         records.append(
@@ -86,7 +85,7 @@ def convert_api(prompt: dict, registry: NodeRegistry, report: Report) -> tuple[l
                 "op": "add_node",
                 "id": local,
                 "class_type": class_type,
-                "inputs": copy.deepcopy(inputs),
+                "inputs": copy_json(inputs),
                 "control": {},
                 "ui": ui,
             }
@@ -148,7 +147,7 @@ def write_api(
             and source.kind == "api"
             and same(source.opened.get(node_key), record)
         ):
-            out[node_key] = copy.deepcopy(source.document[source.where[node_key][0]])
+            out[node_key] = copy_json(source.document[source.where[node_key][0]])
             continue
         ui = record.get("ui", {})
         meta = dict(ui.get("_meta") or {})
@@ -157,7 +156,7 @@ def write_api(
             node_type.display_name if node_type else record["class_type"]
         )
         out[node_key] = {
-            "inputs": copy.deepcopy(entry["inputs"]),
+            "inputs": copy_json(entry["inputs"]),
             "class_type": entry["class_type"],
             "_meta": meta,
         }

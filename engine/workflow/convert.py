@@ -20,14 +20,13 @@ are ``jsondoc``'s.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..nodespec import NO_DEFAULT
 from ..registry import NodeRegistry
-from .jsondoc import MAX_ID_LENGTH, MAX_LINKS, MAX_NESTING, MAX_NODES, is_number
+from .jsondoc import MAX_ID_LENGTH, MAX_LINKS, MAX_NESTING, MAX_NODES, copy_json, is_number
 from .modes import BYPASS, NEVER, bypass_choice
 from .report import Report
 from .source import Source
@@ -478,7 +477,7 @@ class _Converter:
         skip = {"id", "type"}
         if not keep_slots:
             skip |= {"inputs", "outputs", "widgets_values", "widgets_values_named"}
-        ui = {k: copy.deepcopy(v) for k, v in node.items() if k not in skip}
+        ui = {k: copy_json(v) for k, v in node.items() if k not in skip}
         for key in ("pos", "size"):
             if key in ui:
                 value = pair(ui[key])
@@ -519,7 +518,7 @@ class _Converter:
                 return Missing(
                     f"it links to node {scope.prefix + origin}, which is not in the workflow"
                 )
-            class_type = node.get("type")
+            class_type = _type(node)
             if class_type == "Reroute":
                 feeds = [f for f in scope.level.feeds.get(origin, {}).values()]
                 if not feeds or isinstance(feeds[0], Missing):
@@ -588,8 +587,9 @@ class _Converter:
         output = outputs[slot] if slot < len(outputs) and isinstance(outputs[slot], dict) else {}
         candidates = []
         for index, entry in enumerate(inputs):
-            if isinstance(entry, dict) and isinstance(feeds.get(entry.get("name")), Link):
-                candidates.append((entry.get("name"), entry.get("type", "*")))
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(name, str) and isinstance(feeds.get(name), Link):
+                candidates.append((name, entry.get("type", "*")))
             elif isinstance(feeds.get(index), Link):
                 candidates.append((index, "*"))
         chosen = bypass_choice(output.get("type", "*"), candidates, slot)
@@ -784,7 +784,7 @@ class _Converter:
         for local, node in scope.level.nodes.items():
             node_type = self.registry.get(node.get("type"))
             if node_type is None:
-                if VIRTUAL_TYPES.get(node.get("type")) is None:
+                if VIRTUAL_TYPES.get(_type(node)) is None:
                     index = -1
                     break
                 continue
@@ -896,6 +896,11 @@ def pair(value: Any) -> list | None:
     if isinstance(value, list) and len(value) >= 2 and all(is_number(v) for v in value[:2]):
         return [value[0], value[1]]
     return None
+
+
+def _type(node: dict) -> str | None:
+    class_type = node.get("type")
+    return class_type if isinstance(class_type, str) else None
 
 
 def _mode(node: dict) -> int:

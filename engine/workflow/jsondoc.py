@@ -25,6 +25,7 @@ __all__ = [
     "MAX_NESTING",
     "MAX_NODES",
     "DocumentError",
+    "copy_json",
     "dump_json",
     "parse_json",
     "plain_json",
@@ -145,6 +146,16 @@ def _scalar(value: Any) -> Any:
 def _note(problems: list[str], text: str) -> None:
     if len(problems) < 100:
         problems.append(text)
+
+
+def copy_json(value: Any) -> Any:
+    """A copy of the dicts and lists in ``value``; anything else (a number, a tensor
+    constant of a graph built in code) is shared, not copied."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value
 
 
 def dump_json(value: Any, indent: int | None = 2) -> str:

@@ -9,7 +9,6 @@ build a ``Graph`` from, the workflow-level data for ``Graph.document``, the
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from ..registry import NodeRegistry
 from .api import convert_api, is_api_prompt
 from .convert import convert_workflow
-from .jsondoc import MAX_FILE_BYTES, DocumentError, parse_json, plain_json
+from .jsondoc import MAX_FILE_BYTES, DocumentError, copy_json, parse_json, plain_json
 from .png import PngError, is_png, read_png_text
 from .report import Report
 from .source import Source
@@ -98,7 +97,7 @@ def _from_data(data: Any, registry: NodeRegistry, name: str, container: str) -> 
         version = data.get("version")
         report.format = container + ("workflow 1.0" if version == 1 else "workflow 0.4")
         records, source = convert_workflow(data, registry, report)
-        document = {k: copy.deepcopy(v) for k, v in data.items() if k not in STRUCTURAL_KEYS}
+        document = {k: copy_json(v) for k, v in data.items() if k not in STRUCTURAL_KEYS}
     elif is_api_prompt(data):
         report.format = container + "api"
         records, source = convert_api(data, registry, report)
@@ -116,8 +115,8 @@ def _from_data(data: Any, registry: NodeRegistry, name: str, container: str) -> 
 
 
 def _opened(records, document, report, source, registry) -> Opened:
-    records = copy.deepcopy(records)
-    source.opened = {r["id"]: copy.deepcopy(r) for r in records}
+    records = copy_json(records)
+    source.opened = {r["id"]: copy_json(r) for r in records}
     report.nodes = len(records)
     report.runnable = sum(
         1 for r in records if r["class_type"] in registry and not r["ui"].get("virtual")

@@ -58,6 +58,7 @@ class WidgetValues:
     layout: list[tuple[str, str | None]] = field(default_factory=list)
     unused: list[Any] = field(default_factory=list)
     shape: str = "list"  # "list" | "dict" | "none"
+    end: int | None = None  # where in widget_sequence() the array ended, if it ended early
 
 
 def widget_sequence(widgets: Sequence[InputSpec]) -> list[tuple[str, InputSpec]]:
@@ -111,9 +112,11 @@ def _read_list(widgets: Sequence[InputSpec], values: list, result: WidgetValues)
     value_slots = sum(1 for role, _ in sequence if role == "value")
     index = 0
     seen_values = 0
-    for role, declared in sequence:
+    for step, (role, declared) in enumerate(sequence):
         name = declared.name
         here = values[index] if index < len(values) else _END
+        if here is _END and result.end is None:
+            result.end = step
         if role == "value":
             seen_values += 1
             result.positions[name] = index
@@ -182,31 +185,32 @@ def write_widget_values(
         out.append(element)
         if role == "value" and name not in had_control and name in control:
             out.append(control[name])
-    # Widgets the array was too short for: their values, after what was there.
-    written = {name for role, name in read.layout if role == "value"}
-    for role, declared in widget_sequence(widgets):
-        if declared.name in written:
-            continue
-        if role == "value":
-            value = values.get(declared.name, fallback_value(declared))
-            out.append(None if value is NO_DEFAULT else value)
-        elif role == "control":
-            out.append(control.get(declared.name, "fixed"))
+    # Widgets the array was too short for, written as a new array would have them.
+    if read.end is not None:
+        out.extend(_elements(widget_sequence(widgets)[read.end :], values, control))
     return out
 
 
 def fresh_widget_values(
     widgets: Sequence[InputSpec], values: dict[str, Any], control: dict[str, str]
 ) -> list:
-    """A new ``widgets_values`` list: each widget's value, a control mode after controlled ones."""
+    """A new ``widgets_values`` list: each widget's value, a control mode after controlled
+    ones, an empty filter after a controlled COMBO (as the frontend writes them)."""
+    return _elements(widget_sequence(widgets), values, control)
+
+
+def _elements(sequence, values: dict[str, Any], control: dict[str, str]) -> list:
     out: list = []
-    for declared in widgets:
-        value = values.get(declared.name, NO_DEFAULT)
-        if value is NO_DEFAULT:
-            value = fallback_value(declared)
-        out.append(None if value is NO_DEFAULT else value)
-        if declared.control:
+    for role, declared in sequence:
+        if role == "value":
+            value = values.get(declared.name, NO_DEFAULT)
+            if value is NO_DEFAULT:
+                value = fallback_value(declared)
+            out.append(None if value is NO_DEFAULT else value)
+        elif role == "control":
             out.append(control.get(declared.name, "fixed"))
+        elif role == "filter":
+            out.append("")
     return out
 
 

@@ -16,12 +16,13 @@ while patching are only marked, and taken out at the end.
 
 from __future__ import annotations
 
-import copy
+import json
 from typing import Any
 
 from ..graph import is_link
 from ..registry import NodeRegistry
 from .convert import UI_ONLY_KEYS, pair
+from .jsondoc import copy_json
 from .layout import layered_layout, node_size
 from .source import Source, at_path, same
 from .widgets import fresh_widget_values, from_wire, write_widget_values
@@ -68,7 +69,7 @@ def _fresh(records: list[dict], document: dict, registry: NodeRegistry) -> dict:
         "extra": {"ds": {"scale": 1, "offset": [0, 0]}},
         "version": 0.4,
     }
-    workflow.update({k: copy.deepcopy(v) for k, v in document.items() if k not in STRUCTURAL_KEYS})
+    workflow.update({k: copy_json(v) for k, v in document.items() if k not in STRUCTURAL_KEYS})
     renamed = {str(n): graph_id for graph_id, n in ids.items() if str(n) != graph_id}
     if renamed:  # a run's prompt names nodes by graph id: the PNG reader maps them back
         extra = workflow["extra"] if isinstance(workflow.get("extra"), dict) else {}
@@ -126,7 +127,7 @@ def _spec(record: dict, registry: NodeRegistry):
 
 def _node(record: dict, workflow_id: Any, order: int, registry: NodeRegistry, positions) -> dict:
     """A new node object for ``record`` (its links are filled in by ``_Links``)."""
-    ui = {k: copy.deepcopy(v) for k, v in record.get("ui", {}).items() if k not in UI_ONLY_KEYS}
+    ui = {k: copy_json(v) for k, v in record.get("ui", {}).items() if k not in UI_ONLY_KEYS}
     spec, node_type = _spec(record, registry)
     node: dict[str, Any] = {
         "id": workflow_id,
@@ -189,7 +190,7 @@ def _node(record: dict, workflow_id: Any, order: int, registry: NodeRegistry, po
 
 
 def _unlinked(slot: dict, key: str) -> dict:
-    slot = copy.deepcopy(slot)
+    slot = copy_json(slot)
     slot[key] = [] if key == "links" else None
     return slot
 
@@ -265,18 +266,18 @@ class _Patch:
         self.source = source
         self.current = {r["id"]: r for r in records}
         self.notes: list[str] = []
-        out = copy.deepcopy(source.document)
+        out = copy_json(source.document)
         for key in list(out):
             if key not in STRUCTURAL_KEYS and key not in document:
                 del out[key]
-        out.update({k: copy.deepcopy(v) for k, v in document.items() if k not in STRUCTURAL_KEYS})
-        if not isinstance(out.get("nodes"), list):
-            out["nodes"] = []
-        if not isinstance(out.get("links"), list):
-            out["links"] = []
+        out.update({k: copy_json(v) for k, v in document.items() if k not in STRUCTURAL_KEYS})
+        # A document without a nodes or links list keeps what it had, unless nodes are added.
+        self.lists = {k: out.get(k) for k in ("nodes", "links") if not isinstance(out.get(k), list)}
+        for key in self.lists:
+            out[key] = []
         self.out = out
         self.dropped_nodes: set[int] = set()  # id() of node objects to take out
-        self.dropped_links: set[Any] = set()  # link ids to take out
+        self.dropped_links: set[str] = set()  # link ids to take out (as _key)
         self.added: dict[str, dict] = {}
         state = out.get("state") if isinstance(out.get("state"), dict) else {}
         last_link = max(
@@ -284,6 +285,7 @@ class _Patch:
             + [_int(_link_id(entry)) for entry in out["links"]]
         )
         self.links = _Links(out["links"], source.link_style, last_link + 1, registry)
+        self.first_link = last_link + 1
 
     def run(self) -> tuple[dict, list[str]]:
         opened = self.source.opened
@@ -365,7 +367,7 @@ class _Patch:
             if new is _ABSENT:
                 node.pop(key, None)
             elif old is _ABSENT or not same(new, old):
-                node[key] = copy.deepcopy(new)
+                node[key] = copy_json(new)
         values, links = {}, {}
         names = set(record["inputs"]) | set(opened["inputs"])
         for name in sorted(names):
@@ -462,9 +464,9 @@ class _Patch:
         self.links.add(origin, int(value[1]), target, name, self.current[node_id])
 
     def _drop_link(self, link_id: Any) -> None:
-        if link_id in self.dropped_links:
+        if _key(link_id) in self.dropped_links:
             return
-        self.dropped_links.add(link_id)
+        self.dropped_links.add(_key(link_id))
         for entry in self.out["links"]:
             if _link_id(entry) == link_id:
                 ends = _link_ends(entry)
@@ -494,16 +496,28 @@ class _Patch:
     def _finish(self) -> None:
         out = self.out
         out["nodes"] = [n for n in out["nodes"] if id(n) not in self.dropped_nodes]
-        out["links"] = [e for e in out["links"] if _link_id(e) not in self.dropped_links]
-        last_node = max([_int(n.get("id")) for n in out["nodes"] if isinstance(n, dict)], default=0)
-        last_link = self.links.next_id - 1
+        out["links"] = [e for e in out["links"] if _key(_link_id(e)) not in self.dropped_links]
+        for key, value in self.lists.items():
+            if not out[key]:
+                if value is None and key not in self.source.document:
+                    del out[key]
+                else:
+                    out[key] = value
+        # The id counters move only past what was added: a file's own counters, even
+        # stale ones, are kept as they were.
+        last_node = max((_int(n.get("id")) for n in self.added.values()), default=0)
+        last_link = self.links.next_id - 1 if self.links.next_id != self.first_link else 0
         state = out.get("state")
         if isinstance(state, dict):
-            state["lastNodeId"] = max(_int(state.get("lastNodeId")), last_node)
-            state["lastLinkId"] = max(_int(state.get("lastLinkId")), last_link)
+            if last_node > _int(state.get("lastNodeId")):
+                state["lastNodeId"] = last_node
+            if last_link > _int(state.get("lastLinkId")):
+                state["lastLinkId"] = last_link
         if "last_node_id" in out or not isinstance(state, dict):
-            out["last_node_id"] = max(_int(out.get("last_node_id")), last_node)
-            out["last_link_id"] = max(_int(out.get("last_link_id")), last_link)
+            if last_node > _int(out.get("last_node_id")):
+                out["last_node_id"] = last_node
+            if last_link > _int(out.get("last_link_id")):
+                out["last_link_id"] = last_link
 
 
 def _int(value: Any) -> int:
@@ -512,6 +526,11 @@ def _int(value: Any) -> int:
     if isinstance(value, str) and value.isdigit() and len(value) < 16:
         return int(value)
     return value if isinstance(value, int) else 0
+
+
+def _key(value: Any) -> str:
+    """Any JSON value as a set member (a hostile file's link id may be a list)."""
+    return json.dumps(value, sort_keys=True, default=repr)
 
 
 def _link_id(entry: Any) -> Any:
