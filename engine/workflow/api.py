@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import NodeRegistry
-from .convert import _slot, node_id
 from .jsondoc import MAX_NODES, copy_json
 from .layout import layered_layout, node_size
+from .levels import node_id, slot_index
 from .modes import apply_modes
 from .report import Report
 from .source import Source, same
@@ -96,7 +96,7 @@ def convert_api(prompt: dict, registry: NodeRegistry, report: Report) -> tuple[l
 
 def _api_link(value: Any) -> list | None:
     if isinstance(value, list) and len(value) == 2:
-        target, slot = node_id(value[0]), _slot(value[1])
+        target, slot = node_id(value[0]), slot_index(value[1])
         if target is not None and slot is not None and not isinstance(value[0], float):
             return [target, slot]
     return None

@@ -21,79 +21,34 @@ are ``jsondoc``'s.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..nodespec import NO_DEFAULT
 from ..registry import NodeRegistry
-from .jsondoc import MAX_ID_LENGTH, MAX_LINKS, MAX_NESTING, MAX_NODES, copy_json, is_number
+from .instances import Scope, group_values, promoted_values
+from .jsondoc import MAX_NESTING, MAX_NODES, copy_json
+from .levels import (
+    INPUT_NODE,
+    VIRTUAL_TYPES,
+    Level,
+    Link,
+    Missing,
+    group_name,
+    node_mode,
+    node_type,
+    pair,
+    read_level,
+)
 from .modes import BYPASS, NEVER, bypass_choice
 from .report import Report
 from .source import Source
 from .widgets import CONTROL_VALUES, fallback_value, policy_of, read_widget_values, to_wire
 
-__all__ = ["VIRTUAL_TYPES", "convert_workflow", "node_id", "pair"]
+__all__ = ["UI_ONLY_KEYS", "convert_workflow"]
 
-VIRTUAL_TYPES = {
-    "Reroute": "reroute",
-    "PrimitiveNode": "primitive",
-    "Note": "note",
-    "MarkdownNote": "note",
-}
-INPUT_NODE, OUTPUT_NODE = "-10", "-20"  # a subgraph's input and output nodes
-GROUP_PREFIXES = ("workflow>", "workflow/")
 MAX_CHAIN = 10_000  # links followed to resolve one input (reroutes, subgraph boundaries)
 UI_ONLY_KEYS = ("virtual", "parent")  # ui keys the reader adds; never written to a node
-
-
-@dataclass
-class Link:
-    id: str
-    origin: str
-    origin_slot: int
-    target: str
-    target_slot: int
-    type: Any = "*"
-
-
-@dataclass
-class Missing:
-    """A link that leads nowhere; ``reason`` says why."""
-
-    reason: str
-
-
-@dataclass
-class Level:
-    """One graph of nodes and links (the workflow, a subgraph or group node definition)."""
-
-    kind: str  # "top" | "subgraph" | "group"
-    name: str
-    nodes: dict[str, dict] = field(default_factory=dict)
-    paths: dict[str, tuple] = field(default_factory=dict)  # node id -> path in the document
-    feeds: dict[str, dict[Any, Link | Missing]] = field(
-        default_factory=dict
-    )  # node -> input -> link
-    outputs: dict[int, Link] = field(default_factory=dict)  # subgraph output slot -> its link
-    inputs: list[dict] = field(default_factory=list)  # a subgraph's inputs
-    external: list[tuple[str, str]] = field(default_factory=list)  # group node inputs (node, input)
-    definition: dict = field(default_factory=dict)
-
-
-@dataclass
-class Scope:
-    level: Level
-    prefix: str = ""
-    parent: Scope | None = None
-    instance: str | None = None  # the instance node's id in parent.level
-    depth: int = 0
-    promoted: dict[int, tuple] = field(default_factory=dict)  # input -> (value, origin)
-    promoted_control: dict[int, tuple] = field(default_factory=dict)
-    overrides: dict[tuple[str, str], tuple] = field(default_factory=dict)  # (node, input) -> ...
-    override_control: dict[tuple[str, str], tuple] = field(default_factory=dict)
-    external: dict[str, dict[str, int]] = field(
-        default_factory=dict
-    )  # group: node -> input -> slot
 
 
 @dataclass
@@ -141,7 +96,7 @@ class _Converter:
 
     def run(self) -> list[dict]:
         self._collect_definitions(self.doc, (), 0)
-        top = self._level("top", "", self.doc, ())
+        top = read_level("top", "", self.doc, (), self.registry, self._invalid)
         links = self.doc.get("links")
         if isinstance(links, list) and links and isinstance(links[0], dict):
             self.source.link_style = "object"
@@ -167,137 +122,6 @@ class _Converter:
             if isinstance(uuid, str) and uuid not in self.definitions:
                 self.definitions[uuid] = (definition, def_path)
             self._collect_definitions(definition, def_path, depth + 1)
-
-    def _level(self, kind: str, name: str, container: dict, path: tuple) -> Level:
-        level = Level(kind, name, definition=container)
-        nodes = container.get("nodes")
-        if not isinstance(nodes, list):
-            if nodes is not None or kind == "top":
-                self._invalid(f"{_where(kind, name)}: 'nodes' is not a list")
-            nodes = []
-        for index, node in enumerate(nodes):
-            if not isinstance(node, dict):
-                self._invalid(f"{_where(kind, name)}: node entry {index} is not an object")
-                continue
-            if kind == "group":
-                raw_id = node.get("index", index)
-            else:
-                raw_id = node.get("id")
-            local = node_id(raw_id)
-            if local is None:
-                self._invalid(f"{_where(kind, name)}: node entry {index} has no usable id")
-                continue
-            if local in level.nodes:
-                self._invalid(f"{_where(kind, name)}: a second node with id {local} (skipped)")
-                continue
-            level.nodes[local] = node
-            level.paths[local] = (*path, "nodes", index)
-        links = self._links(container.get("links"), kind, name)
-        if kind == "group":
-            self._group_feeds(level, links)
-        else:
-            self._feeds(level, links)
-        if kind == "subgraph":
-            for link in links.values():
-                if link.target == OUTPUT_NODE:
-                    level.outputs.setdefault(link.target_slot, link)
-            inputs = container.get("inputs")
-            level.inputs = (
-                [i if isinstance(i, dict) else {} for i in inputs]
-                if isinstance(inputs, list)
-                else []
-            )
-        return level
-
-    def _links(self, raw: Any, kind: str, name: str) -> dict[str, Link]:
-        entries = list(raw.values()) if isinstance(raw, dict) else raw
-        if not isinstance(entries, list):
-            if raw is not None:
-                self._invalid(f"{_where(kind, name)}: 'links' is not a list")
-            return {}
-        if len(entries) > MAX_LINKS:
-            self._invalid(f"{_where(kind, name)}: more than {MAX_LINKS:,} links; the rest skipped")
-            entries = entries[:MAX_LINKS]
-        links: dict[str, Link] = {}
-        for index, entry in enumerate(entries):
-            link = _link(entry, f"g{index}" if kind == "group" else None)
-            if link is None:
-                self._invalid(f"{_where(kind, name)}: link entry {index} is not a link")
-            elif link.id not in links:
-                links[link.id] = link
-        return links
-
-    def _feeds(self, level: Level, links: dict[str, Link]) -> None:
-        """Each node's inputs -> the link feeding it: the node's ``inputs[].link`` decides
-        (as the frontend's conversion), the link table gives the origin."""
-        by_target: dict[str, list[Link]] = {}
-        for link in links.values():
-            by_target.setdefault(link.target, []).append(link)
-        for local, node in level.nodes.items():
-            feeds: dict[Any, Link | Missing] = {}
-            inputs = node.get("inputs")
-            if isinstance(inputs, list):
-                for slot, entry in enumerate(inputs):
-                    if not isinstance(entry, dict) or entry.get("link") is None:
-                        continue
-                    name = entry.get("name")
-                    key = name if isinstance(name, str) and name else slot
-                    link_id = node_id(entry.get("link"))
-                    link = links.get(link_id) if link_id is not None else None
-                    feeds[key] = (
-                        link
-                        if link is not None
-                        else Missing(f"link {entry.get('link')!r} is not in the workflow's links")
-                    )
-            elif inputs is None:  # a node written without its slots: the link table says
-                for link in by_target.get(local, ()):
-                    feeds.setdefault(link.target_slot, link)
-            if feeds:
-                level.feeds[local] = feeds
-
-    def _group_feeds(self, level: Level, links: dict[str, Link]) -> None:
-        """A group node definition: links name their ends by node index and slot."""
-        for link in links.values():
-            node = level.nodes.get(link.target)
-            if node is None:
-                continue
-            name = _input_name(node, link.target_slot)
-            level.feeds.setdefault(link.target, {}).setdefault(
-                name if name is not None else link.target_slot, link
-            )
-        internal_outputs = {(link.origin, link.origin_slot) for link in links.values()}
-        external = level.definition.get("external")
-        exposed = set()
-        for entry in external if isinstance(external, list) else ():
-            if isinstance(entry, list) and len(entry) >= 2:
-                slot = _slot(entry[1])
-                if node_id(entry[0]) is not None and slot is not None:
-                    exposed.add((node_id(entry[0]), slot))
-        config = level.definition.get("config")
-        config = config if isinstance(config, dict) else {}
-        position = 0
-        for local, node in level.nodes.items():
-            inputs = node.get("inputs") if isinstance(node.get("inputs"), list) else []
-            for entry in inputs:
-                name = entry.get("name") if isinstance(entry, dict) else None
-                if isinstance(name, str) and name not in level.feeds.get(local, {}):
-                    level.external.append((local, name))
-            node_type = self.registry.get(node.get("type"))
-            outputs = node.get("outputs") if isinstance(node.get("outputs"), list) else []
-            count = len(node_type.return_types) if node_type is not None else len(outputs)
-            for slot in range(count):
-                visible = (local, slot) not in internal_outputs or (local, slot) in exposed
-                node_config = config.get(local)
-                if isinstance(node_config, dict):
-                    output = node_config.get("output")
-                    override = output.get(str(slot)) if isinstance(output, dict) else None
-                    if isinstance(override, dict) and isinstance(override.get("visible"), bool):
-                        visible = override["visible"]
-                if visible:
-                    level.outputs[position] = Link(
-                        f"out{position}", local, slot, OUTPUT_NODE, position
-                    )
-                    position += 1
 
     # --- emitting records ---
 
@@ -331,7 +155,7 @@ class _Converter:
             return
         self.ids.add(exec_id)
         self.source.where[exec_id] = scope.level.paths[local]
-        mode = _mode(node)
+        mode = node_mode(node)
         instance = self._instance_kind(class_type)
         virtual = VIRTUAL_TYPES.get(class_type) or instance
         node_type = None if virtual else self.registry.get(class_type)
@@ -518,7 +342,7 @@ class _Converter:
                 return Missing(
                     f"it links to node {scope.prefix + origin}, which is not in the workflow"
                 )
-            class_type = _type(node)
+            class_type = node_type(node)
             if class_type == "Reroute":
                 feeds = [f for f in scope.level.feeds.get(origin, {}).values()]
                 if not feeds or isinstance(feeds[0], Missing):
@@ -539,7 +363,7 @@ class _Converter:
                     f"it links to {class_type} {scope.prefix + origin}, which has no outputs"
                 )
             if self._instance_kind(class_type):
-                mode = _mode(node)
+                mode = node_mode(node)
                 if mode == NEVER:
                     return Out(scope.prefix + origin, slot)  # dangling, as for a muted node
                 if mode == BYPASS:
@@ -602,7 +426,7 @@ class _Converter:
             return None
         if class_type in self.definitions:
             return "subgraph"
-        if _group_name(class_type) is not None and self._group_definition(class_type) is not None:
+        if group_name(class_type) is not None and self._group_definition(class_type) is not None:
             return "group node"
         return None
 
@@ -612,7 +436,7 @@ class _Converter:
             if isinstance(self.doc.get("extra"), dict)
             else None
         )
-        name = _group_name(class_type)
+        name = group_name(class_type)
         if isinstance(groups, dict) and isinstance(groups.get(name), dict):
             return groups[name]
         return None
@@ -652,168 +476,28 @@ class _Converter:
         if level is None:
             if kind == "subgraph":
                 definition, path = self.definitions[class_type]
-                level = self._level("subgraph", class_type, definition, path)
+                level = read_level(
+                    "subgraph", class_type, definition, path, self.registry, self._invalid
+                )
             else:
-                name = _group_name(class_type)
-                level = self._level(
+                name = group_name(class_type)
+                level = read_level(
                     "group",
                     class_type,
                     self._group_definition(class_type),
                     ("extra", "groupNodes", name),
+                    self.registry,
+                    self._invalid,
                 )
             self.levels[class_type] = level
         child = Scope(level, prefix, scope, local, scope.depth + 1)
         instance_path = scope.level.paths[local]
         if kind == "subgraph":
-            self._promoted(child, node, instance_path)
+            promoted_values(child, node, instance_path, self.registry, self.report)
         else:
-            self._group_values(child, node, instance_path)
+            group_values(child, node, instance_path, self.registry, self.report)
         self.scopes[prefix] = child
         return child
-
-    def _promoted(self, scope: Scope, instance: dict, path: tuple) -> None:
-        """The instance's promoted widget values: by ``properties.proxyWidgets``, else one
-        per subgraph input that feeds a widget, in order."""
-        values = instance.get("widgets_values")
-        if not isinstance(values, list) or not values:
-            return
-        properties = (
-            instance.get("properties") if isinstance(instance.get("properties"), dict) else {}
-        )
-        proxies = properties.get("proxyWidgets")
-        names = [i.get("name") for i in scope.level.inputs]
-        if isinstance(proxies, list):
-            entries = [p for p in proxies if isinstance(p, list) and len(p) >= 2]
-            if len(entries) != len(values):
-                self.report.add(
-                    "unsupported",
-                    f"its {len(values)} promoted widget values do not match its "
-                    f"{len(entries)} promoted widgets: the subgraph's own values are used",
-                    node=scope.prefix[:-1],
-                    class_type=instance.get("type"),
-                )
-                return
-            previous = None
-            for index, (entry, value) in enumerate(zip(entries, values, strict=True)):
-                inner, name = node_id(entry[0]), entry[1]
-                if not isinstance(name, str) or name.startswith("$$") or inner is None:
-                    continue
-                origin = ("promoted", path, index)
-                if name == "control_after_generate" and previous is not None:
-                    if inner == "-1":
-                        scope.promoted_control[previous[1]] = (value, origin)
-                    else:
-                        scope.override_control[previous] = (value, origin)
-                    continue
-                if inner == "-1":
-                    if name in names:
-                        scope.promoted[names.index(name)] = (value, origin)
-                        previous = (None, names.index(name))
-                elif inner in scope.level.nodes:
-                    scope.overrides[(inner, name)] = (value, origin)
-                    previous = (inner, name)
-            return
-        widget_inputs = [
-            i for i, declared in enumerate(scope.level.inputs) if self._feeds_widget(scope.level, i)
-        ]
-        index = 0
-        extra = len(values) - len(widget_inputs)
-        for slot in widget_inputs:
-            if index >= len(values):
-                break
-            if values[index] is not None:
-                scope.promoted[slot] = (values[index], ("promoted", path, index))
-            index += 1
-            if extra > 0 and index < len(values) and values[index] in CONTROL_VALUES:
-                scope.promoted_control[slot] = (values[index], ("promoted", path, index))
-                index += 1
-                extra -= 1
-
-    def _feeds_widget(self, level: Level, slot: int) -> bool:
-        """Whether subgraph input ``slot`` feeds a widget input of a node inside."""
-        for local, feeds in level.feeds.items():
-            for key, link in feeds.items():
-                if (
-                    isinstance(link, Link)
-                    and link.origin == INPUT_NODE
-                    and link.origin_slot == slot
-                ):
-                    node = level.nodes[local]
-                    node_type = self.registry.get(node.get("type"))
-                    declared = (
-                        node_type.spec().input(key) if node_type and isinstance(key, str) else None
-                    )
-                    if declared is not None and declared.kind == "widget":
-                        return True
-                    entry = _input_entry(node, key)
-                    if entry is not None and "widget" in entry:
-                        return True
-        return False
-
-    def _group_values(self, scope: Scope, instance: dict, path: tuple) -> None:
-        """A group node instance: its inputs mapped onto the inner nodes' free inputs, its
-        widget values spread over the inner nodes' widgets in order."""
-        inputs = instance.get("inputs") if isinstance(instance.get("inputs"), list) else []
-        free = list(scope.level.external)
-        used: set[int] = set()
-        for slot, entry in enumerate(inputs):
-            name = entry.get("name") if isinstance(entry, dict) else None
-            if not isinstance(name, str):
-                continue
-            if len(inputs) == len(free):
-                match = slot
-            else:
-                match = next(
-                    (
-                        i
-                        for i, (_, inner) in enumerate(free)
-                        if i not in used and (inner == name or name.endswith(" " + inner))
-                    ),
-                    None,
-                )
-            if match is not None and match < len(free):
-                used.add(match)
-                local, inner = free[match]
-                scope.external.setdefault(local, {})[inner] = slot
-        values = instance.get("widgets_values")
-        if not isinstance(values, list):
-            return
-        overrides: dict = {}
-        controls: dict = {}
-        index = 0
-        for local, node in scope.level.nodes.items():
-            node_type = self.registry.get(node.get("type"))
-            if node_type is None:
-                if VIRTUAL_TYPES.get(_type(node)) is None:
-                    index = -1
-                    break
-                continue
-            taken = set(scope.level.feeds.get(local, {})) | set(scope.external.get(local, {}))
-            for declared in node_type.spec().widgets:
-                if declared.name in taken:
-                    continue
-                if index >= len(values):
-                    index = -1
-                    break
-                overrides[(local, declared.name)] = (values[index], ("group", path, index))
-                index += 1
-                if declared.control and index < len(values) and values[index] in CONTROL_VALUES:
-                    controls[(local, declared.name)] = (values[index], ("group", path, index))
-                    index += 1
-            if index < 0:
-                break
-        if index != len(values):
-            if values:
-                self.report.add(
-                    "unsupported",
-                    "its widget values do not line up with the widgets of the nodes inside: "
-                    "the group node's own definition values are used",
-                    node=scope.prefix[:-1],
-                    class_type=instance.get("type"),
-                )
-            return
-        scope.overrides.update({k: v for k, v in overrides.items() if v[0] is not None})
-        scope.override_control.update(controls)
 
     # --- reporting ---
 
@@ -834,105 +518,6 @@ class _Converter:
             self.report.add(kind, detail, **where)
 
 
-# --- small readers of the format's quirks ---
-
-
-def node_id(value: Any) -> str | None:
-    """A node or link id as a string: an int, an integral float, or a short string."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int):
-        text = str(value) if abs(value) < 10**MAX_ID_LENGTH else None
-        return text
-    if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
-        return value
-    return None
-
-
-def _slot(value: Any) -> int | None:
-    """A slot index: an int or a numeric string, 0 to 9999."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.isdigit() and len(value) <= 4:
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value if isinstance(value, int) and 0 <= value < 10_000 else None
-
-
-def _link(entry: Any, default_id: str | None) -> Link | None:
-    """A link from a 0.4 list ``[id, origin, slot, target, slot, type]`` (a group node's
-    ``[origin, slot, target, slot, origin id, type]``) or a 1.0 object."""
-    if isinstance(entry, list):
-        if default_id is not None and len(entry) >= 4:
-            origin, origin_slot, target, target_slot = entry[:4]
-            link_type = entry[5] if len(entry) > 5 else "*"
-            link_id = default_id
-        elif len(entry) >= 5:
-            link_id, origin, origin_slot, target, target_slot = entry[:5]
-            link_type = entry[5] if len(entry) > 5 else "*"
-            link_id = node_id(link_id)
-        else:
-            return None
-    elif isinstance(entry, dict):
-        link_id = node_id(entry.get("id")) if default_id is None else default_id
-        origin, origin_slot = entry.get("origin_id"), entry.get("origin_slot")
-        target, target_slot = entry.get("target_id"), entry.get("target_slot")
-        link_type = entry.get("type", "*")
-    else:
-        return None
-    ends = (node_id(origin), _slot(origin_slot), node_id(target), _slot(target_slot))
-    if link_id is None or None in ends:
-        return None
-    return Link(link_id, ends[0], ends[1], ends[2], ends[3], link_type)
-
-
-def pair(value: Any) -> list | None:
-    """``pos`` / ``size`` as ``[a, b]`` from a list or a ``{"0": a, "1": b}`` object."""
-    if isinstance(value, dict):
-        value = [value.get("0"), value.get("1")]
-    if isinstance(value, list) and len(value) >= 2 and all(is_number(v) for v in value[:2]):
-        return [value[0], value[1]]
-    return None
-
-
-def _type(node: dict) -> str | None:
-    class_type = node.get("type")
-    return class_type if isinstance(class_type, str) else None
-
-
-def _mode(node: dict) -> int:
-    mode = node.get("mode", 0)
-    return mode if isinstance(mode, int) and not isinstance(mode, bool) else 0
-
-
-def _group_name(class_type: str) -> str | None:
-    for prefix in GROUP_PREFIXES:
-        if class_type.startswith(prefix):
-            return class_type[len(prefix) :]
-    return None
-
-
-def _input_entry(node: dict, key: Any) -> dict | None:
-    inputs = node.get("inputs")
-    if not isinstance(inputs, list):
-        return None
-    for index, entry in enumerate(inputs):
-        if isinstance(entry, dict) and (entry.get("name") == key or index == key):
-            return entry
-    return None
-
-
-def _input_name(node: dict, slot: int) -> str | None:
-    inputs = node.get("inputs")
-    if isinstance(inputs, list) and slot < len(inputs) and isinstance(inputs[slot], dict):
-        name = inputs[slot].get("name")
-        return name if isinstance(name, str) else None
-    return None
-
-
 def _slot_name(spec, slot: int) -> str | None:
     """The name of input ``slot`` of a node written without its slots: its link inputs
     in spec order (the frontend's sockets)."""
@@ -940,12 +525,6 @@ def _slot_name(spec, slot: int) -> str | None:
         return None
     links = [declared.name for declared in spec.inputs if declared.kind == "link"]
     return links[slot] if slot < len(links) else None
-
-
-def _where(kind: str, name: str) -> str:
-    return {"top": "the workflow", "subgraph": f"subgraph {name}", "group": f"group node {name}"}[
-        kind
-    ]
 
 
 def _short(text: str, limit: int = 40) -> str:

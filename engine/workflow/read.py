@@ -17,6 +17,7 @@ from ..registry import NodeRegistry
 from .api import convert_api, is_api_prompt
 from .convert import convert_workflow
 from .jsondoc import MAX_FILE_BYTES, DocumentError, copy_json, parse_json, plain_json
+from .levels import spec_of
 from .png import PngError, is_png, read_png_text
 from .report import Report
 from .source import Source
@@ -166,15 +167,11 @@ def _seeds_from_prompt(
         ran = prompt.get(record["id"])
         if ran is None and isinstance(renamed.get(record["id"]), str):
             ran = prompt.get(renamed[record["id"]])
-        node_type = registry.get(record["class_type"])
-        if (
-            not isinstance(ran, dict)
-            or ran.get("class_type") != record["class_type"]
-            or not node_type
-        ):
+        spec = spec_of(registry, record["class_type"])
+        if not isinstance(ran, dict) or ran.get("class_type") != record["class_type"] or not spec:
             continue
         inputs = ran.get("inputs") if isinstance(ran.get("inputs"), dict) else {}
-        for name in node_type.spec().controlled:
+        for name in spec.controlled:
             value, current = inputs.get(name), record["inputs"].get(name)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if number and current is not None and not isinstance(current, list):

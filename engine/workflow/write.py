@@ -21,9 +21,10 @@ from typing import Any
 
 from ..graph import is_link
 from ..registry import NodeRegistry
-from .convert import UI_ONLY_KEYS, pair
+from .convert import UI_ONLY_KEYS
 from .jsondoc import copy_json
 from .layout import layered_layout, node_size
+from .levels import pair, spec_of
 from .source import Source, at_path, same
 from .widgets import fresh_widget_values, from_wire, write_widget_values
 
@@ -234,8 +235,8 @@ class _Links:
         )
         if index is None:
             entry = {"name": name, "type": link_type, "link": None}
-            node_type = self.registry.get(target.get("type"))
-            declared = node_type.spec().input(name) if node_type is not None else None
+            spec = spec_of(self.registry, target.get("type"))
+            declared = spec.input(name) if spec is not None else None
             if declared is not None and declared.kind == "widget":
                 entry["widget"] = {"name": name}
             inputs.append(entry)

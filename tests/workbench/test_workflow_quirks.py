@@ -290,3 +290,60 @@ def test_a_legacy_group_node_with_an_input_from_outside(registry):
     assert prompt["2:0"]["inputs"] == {"image": ["1", 0], "blur_radius": 3, "sigma": 0.5}
     assert prompt["2:1"]["inputs"] == {"image": ["2:0", 0]}
     assert prompt["3"]["inputs"] == {"images": ["2:1", 0]}
+
+
+def test_group_node_values_that_cannot_be_spread_leave_the_inner_values(registry):
+    group = {
+        "nodes": [
+            {"index": 0, "type": "EmptyImage", "widgets_values": [8, 8, 1, 0]},
+            {
+                "index": 1,
+                "type": "PackNode",
+                "inputs": [{"name": "image", "type": "IMAGE", "link": None}],
+                "widgets_values": [0.5],
+            },
+        ],
+        "links": [[0, 0, 1, 0, 5, "IMAGE"]],
+    }
+    document = {
+        "nodes": [node(2, "workflow>g", [], [16, 16, 1, 0, 0.7])],
+        "links": [],
+        "extra": {"groupNodes": {"g": group}},
+    }
+    prompt, report = open_(document, registry)
+    assert prompt["2:0"]["inputs"]["width"] == 8  # the unknown node's widgets cannot be counted
+    kinds = sorted(i.kind for i in report.issues)
+    assert kinds == ["unknown_type", "unsupported"]
+    assert "do not line up" in report.of_kind("unsupported")[0].detail
+
+
+class Broken:
+    """A pack's node whose INPUT_TYPES() fails."""
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        raise RuntimeError("the pack's folder is missing")
+
+    def run(self):
+        return (None,)
+
+
+def test_a_node_type_whose_input_types_fail_is_reported_not_fatal():
+    reg = NodeRegistry()
+    register_all(reg)
+    reg.register(Broken, name="Broken")
+    document = {
+        "nodes": [
+            node(1, "Broken", [], [1]),
+            node(2, "PreviewImage", [link_in("images", 1)]),
+            node(3, "workflow>g", [], [3]),
+        ],
+        "links": [[1, 1, 0, 2, 0, "IMAGE"]],
+        "extra": {"groupNodes": {"g": {"nodes": [{"index": 0, "type": "Broken"}], "links": []}}},
+    }
+    prompt, report = open_(document, reg)
+    assert prompt["2"]["inputs"] == {"images": ["1", 0]}
+    assert report.of_kind("unsupported")[0].node == "1"
