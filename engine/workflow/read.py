@@ -66,6 +66,13 @@ def _guarded(read, name: str) -> Opened:
 def _read(source: Any, registry: NodeRegistry, name: str) -> Opened:
     if isinstance(source, (bytes, bytearray)) and is_png(bytes(source[:8])):
         return _png(bytes(source), registry, name)
+    if isinstance(source, (bytes, bytearray)) and _media_kind(bytes(source[:16])):
+        return _unreadable(
+            name,
+            _media_kind(bytes(source[:16])),
+            f"it is a {_media_kind(bytes(source[:16]))} file: workflows are read from PNG images "
+            "and JSON files only",
+        )
     if isinstance(source, (str, bytes, bytearray)):
         try:
             data = parse_json(bytes(source) if isinstance(source, bytearray) else source)
@@ -80,6 +87,18 @@ def _read(source: Any, registry: NodeRegistry, name: str) -> Opened:
     return opened
 
 
+MEDIA = ((b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"\x1aE\xdf\xa3", "WebM"))
+
+
+def _media_kind(head: bytes) -> str | None:
+    """The kind of a media file ComfyUI can save workflows into but we do not read."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:8] == b"ftyp":
+        return "MP4/AVIF"
+    return next((kind for magic, kind in MEDIA if head.startswith(magic)), None)
+
+
 def _png(source, registry: NodeRegistry, name: str) -> Opened:
     try:
         texts = read_png_text(source)
@@ -90,6 +109,11 @@ def _png(source, registry: NodeRegistry, name: str) -> Opened:
 
 def _from_data(data: Any, registry: NodeRegistry, name: str, container: str) -> Opened:
     report = Report(source=name)
+    extra_data = data.get("extra_data") if isinstance(data, dict) else None
+    pnginfo = extra_data.get("extra_pnginfo") if isinstance(extra_data, dict) else None
+    if isinstance(pnginfo, dict) and isinstance(pnginfo.get("workflow"), dict):
+        # A /prompt request body: its workflow has the layout the prompt lacks.
+        return _from_data(pnginfo["workflow"], registry, name, container)
     for key in ("workflow", "prompt"):  # a wrapper: {"workflow": {...}} or {"prompt": {...}}
         wrapped = isinstance(data, dict) and "nodes" not in data and not is_api_prompt(data)
         if wrapped and isinstance(data.get(key), dict):

@@ -347,3 +347,14 @@ def test_a_node_type_whose_input_types_fail_is_reported_not_fatal():
     prompt, report = open_(document, reg)
     assert prompt["2"]["inputs"] == {"images": ["1", 0]}
     assert report.of_kind("unsupported")[0].node == "1"
+
+
+def test_wrappers_and_media_files_are_recognised(registry):
+    workflow = {"nodes": [node(1, "EmptyImage", [], [8, 8, 1, 0])], "links": []}
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 4, "height": 4, "batch_size": 1, "color": 0}}}
+    body = {"prompt": prompt, "client_id": "x", "extra_data": {"extra_pnginfo": {"workflow": workflow}}}
+    assert open_(body, registry)[0]["1"]["inputs"]["width"] == 8  # the workflow, with its layout
+    assert open_({"prompt": prompt}, registry)[0]["1"]["inputs"]["width"] == 4
+    assert open_({"workflow": workflow}, registry)[0]["1"]["inputs"]["width"] == 8
+    opened = read_workflow(b"RIFF\x10\x00\x00\x00WEBPVP8 ", registry, "cat.webp")
+    assert opened.report.issues[0].detail.startswith("it is a WebP file")
