@@ -98,8 +98,10 @@ class _Converter:
         self._collect_definitions(self.doc, (), 0)
         top = read_level("top", "", self.doc, (), self.registry, self._invalid)
         links = self.doc.get("links")
-        if isinstance(links, list) and links and isinstance(links[0], dict):
-            self.source.link_style = "object"
+        if self.doc.get("version") == 1 or (
+            isinstance(links, list) and links and isinstance(links[0], dict)
+        ):
+            self.source.link_style = "object"  # 1.0 writes links as objects
         self._emit(Scope(top))
         return self.records
 

@@ -506,19 +506,20 @@ class _Patch:
                     out[key] = value
         # The id counters move only past what was added: a file's own counters, even
         # stale ones, are kept as they were.
-        last_node = max((_int(n.get("id")) for n in self.added.values()), default=0)
-        last_link = self.links.next_id - 1 if self.links.next_id != self.first_link else 0
+        counters = {}
+        if self.added:
+            counters["node"] = max(_int(n.get("id")) for n in self.added.values())
+        if self.links.next_id != self.first_link:
+            counters["link"] = self.links.next_id - 1
         state = out.get("state")
+        keys = []
         if isinstance(state, dict):
-            if last_node > _int(state.get("lastNodeId")):
-                state["lastNodeId"] = last_node
-            if last_link > _int(state.get("lastLinkId")):
-                state["lastLinkId"] = last_link
+            keys += [(state, "lastNodeId", "node"), (state, "lastLinkId", "link")]
         if "last_node_id" in out or not isinstance(state, dict):
-            if last_node > _int(out.get("last_node_id")):
-                out["last_node_id"] = last_node
-            if last_link > _int(out.get("last_link_id")):
-                out["last_link_id"] = last_link
+            keys += [(out, "last_node_id", "node"), (out, "last_link_id", "link")]
+        for holder, key, kind in keys:
+            if kind in counters and counters[kind] > _int(holder.get(key)):
+                holder[key] = counters[kind]
 
 
 def _int(value: Any) -> int:

@@ -503,3 +503,15 @@ def test_open_takes_a_dict_json_text_or_png_bytes(wb):
     for source in (data, json.dumps(data), json.dumps(data).encode()):
         graph, report = wb.open(source)
         assert report.ok and canonical(graph.to_prompt()) == canonical(EXPECTED["modes_1_0.json"])
+
+
+def test_a_files_own_id_counters_are_kept_until_something_is_added(wb):
+    data = load("basic_0_4.json")
+    data["last_link_id"] = -1  # stale, as hand-edited files have them
+    data["last_node_id"] = 2
+    graph, _ = wb.open(data)
+    assert saved(wb, graph) == data
+    graph.PreviewImage(images=graph.node("1")[0])
+    out = saved(wb, graph)
+    assert (out["last_node_id"], out["last_link_id"]) == (8, 5)  # after the highest in use
+    assert out["nodes"][-1]["id"] == 8 and out["links"][-1] == [5, 1, 0, 8, 0, "IMAGE"]
