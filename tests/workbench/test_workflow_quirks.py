@@ -351,8 +351,17 @@ def test_a_node_type_whose_input_types_fail_is_reported_not_fatal():
 
 def test_wrappers_and_media_files_are_recognised(registry):
     workflow = {"nodes": [node(1, "EmptyImage", [], [8, 8, 1, 0])], "links": []}
-    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 4, "height": 4, "batch_size": 1, "color": 0}}}
-    body = {"prompt": prompt, "client_id": "x", "extra_data": {"extra_pnginfo": {"workflow": workflow}}}
+    prompt = {
+        "1": {
+            "class_type": "EmptyImage",
+            "inputs": {"width": 4, "height": 4, "batch_size": 1, "color": 0},
+        }
+    }
+    body = {
+        "prompt": prompt,
+        "client_id": "x",
+        "extra_data": {"extra_pnginfo": {"workflow": workflow}},
+    }
     assert open_(body, registry)[0]["1"]["inputs"]["width"] == 8  # the workflow, with its layout
     assert open_({"prompt": prompt}, registry)[0]["1"]["inputs"]["width"] == 4
     assert open_({"workflow": workflow}, registry)[0]["1"]["inputs"]["width"] == 8
