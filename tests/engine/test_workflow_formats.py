@@ -242,3 +242,13 @@ def test_the_layout_puts_each_node_right_of_what_feeds_it():
     assert positions["d"][0] == positions["a"][0] and positions["d"][1] == positions["a"][1] + 240
     cycle = layered_layout({"x": ["y"], "y": ["x"], "z": ["y"]})
     assert set(cycle) == {"x", "y", "z"}
+
+
+def test_bypass_choice_follows_the_frontends_order():
+    from engine.workflow.modes import bypass_choice
+
+    # The same slot if its type fits, else the exact type, else the first that fits, else none.
+    assert bypass_choice("IMAGE", [("a", "IMAGE"), ("b", "IMAGE")], 1) == "b"
+    assert bypass_choice("IMAGE", [("m", "MASK"), ("i", "IMAGE")], 0) == "i"
+    assert bypass_choice("IMAGE", [("m", "MASK"), ("any", "*"), ("u", "IMAGE,MASK")], 0) == "any"
+    assert bypass_choice("LATENT", [("m", "MASK"), ("i", "IMAGE")], 0) is None

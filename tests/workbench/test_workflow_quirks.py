@@ -367,3 +367,37 @@ def test_wrappers_and_media_files_are_recognised(registry):
     assert open_({"workflow": workflow}, registry)[0]["1"]["inputs"]["width"] == 8
     opened = read_workflow(b"RIFF\x10\x00\x00\x00WEBPVP8 ", registry, "cat.webp")
     assert opened.report.issues[0].detail.startswith("it is a WebP file")
+
+
+class Tags:
+    """A node whose widget holds a list (a multi-select COMBO)."""
+
+    RETURN_TYPES = ("STRING",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {"tags": (["a", "b", "c"], {"multi_select": True}), "sep": ("STRING", {})}
+        }
+
+    def run(self, tags, sep):
+        return (sep.join(tags),)
+
+
+def test_a_list_widget_value_is_wrapped_in_the_prompt_and_written_back_as_a_list():
+    from engine.workflow import write_workflow
+
+    reg = NodeRegistry()
+    register_all(reg)
+    reg.register(Tags, name="Tags")
+    document = {"nodes": [node(1, "Tags", [], [["a", "c"], ","])], "links": []}
+    opened = read_workflow(document, reg, "tags")
+    graph = Graph.from_nodes(opened.nodes, reg, opened.document, opened.source)
+    assert graph.to_prompt()["1"]["inputs"] == {"tags": {"__value__": ["a", "c"]}, "sep": ","}
+    graph.node("1").set(sep=";")
+    workflow, _ = write_workflow(graph.records(), graph.document, reg, graph.source)
+    assert workflow["nodes"][0]["widgets_values"] == [["a", "c"], ";"]
+    graph._nodes["1"]["inputs"]["tags"] = {"__value__": ["b"]}  # as an editor would set it
+    workflow, _ = write_workflow(graph.records(), graph.document, reg, graph.source)
+    assert workflow["nodes"][0]["widgets_values"] == [["b"], ";"]
