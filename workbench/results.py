@@ -51,6 +51,7 @@ class RunResult:
         if name in (
             "executed",
             "cached",
+            "reused",
             "outputs",
             "error",
             "node_errors",
@@ -121,12 +122,14 @@ class RunResult:
     def _rows(self):
         error_node = (self.error or {}).get("node_id")
         for node_id, node in self.prompt.items():
-            if node_id in self.executed:
+            if node_id == error_node:
+                state = self.status if self.status == "interrupted" else "error"
+            elif node_id in self.executed:
                 state = "executed"
             elif node_id in self.cached:
                 state = "cached"
-            elif node_id == error_node:
-                state = self.status if self.status == "interrupted" else "error"
+            elif node_id in self.reused:
+                state = "reused"  # the same as a node computed earlier in this run
             elif node_id in (self.node_errors or {}):
                 state = "invalid"
             else:
@@ -138,6 +141,7 @@ class RunResult:
         colours = {
             "executed": "#2e7d32",
             "cached": "#1565c0",
+            "reused": "#1565c0",
             "error": "#c62828",
             "invalid": "#c62828",
             "interrupted": "#ef6c00",
@@ -220,6 +224,7 @@ class RunResult:
 class _Empty:
     executed: set = set()
     cached: set = set()
+    reused: set = set()
     outputs: dict = {}
     node_errors: dict = {}
     timings: dict = {}

@@ -84,7 +84,7 @@ def test_a_failed_run_records_its_error(queues):
     assert rec["status"] == "error"
     assert rec["error"]["node_id"] == "f"
     assert rec["error"]["exception_message"] == "boom"
-    assert rec["executed"] == ["v"]
+    assert rec["executed"] == ["f", "v"]  # the node that raised ran (as in ComfyUI)
 
 
 def test_each_job_of_a_batch_records_the_seed_it_used(queues):
