@@ -214,7 +214,7 @@ class Executor:
         """
 
         def run() -> ExecutionResult:
-            with self._lock:
+            with self._lock, self.registry.scope():
                 return self._execute(
                     prompt, outputs, extra_data or {}, prompt_id or uuid.uuid4().hex
                 )

@@ -184,6 +184,10 @@ class RunResult:
         return "\n".join(parts)
 
     def _previews_html(self) -> str:
+        with folders.using(self._wb.folders):  # the ui names files in this session's folders
+            return self._previews_in_folders()
+
+    def _previews_in_folders(self) -> str:
         shown = 0
         parts = []
         for node_id, ui in (self.outputs or {}).items():

@@ -65,8 +65,10 @@ class Workbench:
             previous = Workbench._sessions.get(self.data_dir)
         if previous is not None:
             previous.close()
-        folders.configure(base_dir=self.data_dir)
-        self.registry = NodeRegistry()
+        # This session's folders, for its runs and its registry's calls only: two
+        # sessions in one kernel never read or write each other's (nodes.folders).
+        self.folders = folders.Folders(base=str(self.data_dir))
+        self.registry = NodeRegistry(context=lambda: folders.using(self.folders))
         nodes.register_all(self.registry)
         self.store = None
         if persist:
@@ -92,6 +94,21 @@ class Workbench:
             with cls._current_lock:
                 existing = cls._current
             return existing if existing is not None else cls()
+
+    @property
+    def input_dir(self) -> Path:
+        """Where ``LoadImage`` and ``wb.open`` find input files (put your images here)."""
+        return Path(self.folders.directory("input"))
+
+    @property
+    def output_dir(self) -> Path:
+        """Where ``SaveImage`` writes."""
+        return Path(self.folders.directory("output"))
+
+    @property
+    def models_dir(self) -> Path:
+        """Where model loaders look first (then the models shipped with Workbench)."""
+        return Path(self.folders.directory("models"))
 
     def make_current(self) -> Workbench:
         with Workbench._current_lock:

@@ -176,3 +176,33 @@ def test_progress_display_outside_jupyter_is_a_text_bar(wb, capsys):
     assert r.status == "success"
     assert "steps_1 (steps)" in err and "100.0%" in err
     assert "done: 1 ran, 0 cached" in err
+
+
+def test_each_session_reads_and_writes_its_own_folders(tmp_path):
+    """The last session created no longer decides where every session's files go."""
+    first = Workbench(data_dir=tmp_path / "a", persist=False)
+    second = Workbench(data_dir=tmp_path / "b", persist=False)
+    try:
+        for wb, colour in ((first, (255, 0, 0)), (second, (0, 0, 255))):
+            wb.input_dir.mkdir(parents=True)
+            PILImage.new("RGB", (4, 4), colour).save(wb.input_dir / "in.png")
+        assert first.input_dir == tmp_path / "a" / "input"
+        assert first.models_dir == tmp_path / "a" / "models"
+        for wb in (first, second):
+            g = wb.graph()
+            image, _ = g.LoadImage(image="in.png")
+            g.SaveImage(images=image, filename_prefix="out")
+            r = wb.run(g, progress=False)
+            assert r.status == "success", r
+            assert [p.name for p in wb.output_dir.iterdir()] == ["out_00001_.png"]
+            assert "workbench-result" in r._repr_html_()  # previews found in its folders
+        red = np.asarray(PILImage.open(first.output_dir / "out_00001_.png"))[0, 0]
+        blue = np.asarray(PILImage.open(second.output_dir / "out_00001_.png"))[0, 0]
+        assert tuple(red) == (255, 0, 0) and tuple(blue) == (0, 0, 255)
+        (first.input_dir / "only_a.png").write_bytes((first.input_dir / "in.png").read_bytes())
+        choices = first.registry.get("LoadImage").spec().input("image").choices
+        assert "only_a.png" in choices
+        assert "only_a.png" not in second.registry.get("LoadImage").spec().input("image").choices
+    finally:
+        first.close()
+        second.close()
