@@ -21,7 +21,8 @@ from nodes import folders
 from .graph import Node, Output, node_id_of, terminal_nodes
 
 MAX_PREVIEWS = 8
-THUMBNAIL = 256  # px: the longer side of an inline preview
+THUMBNAIL = 256  # px: the longest side of an inline preview, at most
+MIN_PREVIEW = 128  # px: and at least (small images scaled up, nearest neighbour)
 
 
 class RunResult:
@@ -190,7 +191,9 @@ class RunResult:
     def _previews_in_folders(self) -> str:
         shown = 0
         parts = []
-        for node_id, ui in (self.outputs or {}).items():
+        outputs = self.outputs or {}
+        # In graph order, not in the order nodes finished: the same graph shows the same way.
+        for node_id, ui in sorted(outputs.items(), key=lambda item: self._order(item[0])):
             for image in (ui or {}).get("images", []):
                 if shown >= MAX_PREVIEWS:
                     break
@@ -217,6 +220,11 @@ class RunResult:
             if parts
             else ""
         )
+
+    def _order(self, node_id: str) -> int:
+        if not hasattr(self, "_positions"):
+            self._positions = {n: i for i, n in enumerate(self.prompt)}
+        return self._positions.get(node_id, len(self._positions))
 
     def _terminal_nodes(self) -> list[str]:
         """Nodes whose values nothing in the prompt consumes (and the requested outputs)."""
@@ -296,8 +304,18 @@ def _ui_image_png(image: dict) -> bytes | None:
 
 
 def _png(picture) -> bytes:
-    picture = picture.copy()
-    picture.thumbnail((THUMBNAIL, THUMBNAIL))
+    """A PNG of ``picture`` whose longest side is between MIN_PREVIEW and THUMBNAIL px."""
+    from PIL import Image
+
+    longest = max(picture.size)
+    if longest < MIN_PREVIEW:  # a 24×16 image shown at 24×16 is unreadable: enlarge it, sharply
+        factor = -(-MIN_PREVIEW // longest)
+        picture = picture.resize(
+            (picture.width * factor, picture.height * factor), Image.Resampling.NEAREST
+        )
+    else:
+        picture = picture.copy()
+        picture.thumbnail((THUMBNAIL, THUMBNAIL))
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
