@@ -176,3 +176,18 @@ def test_progress_display_outside_jupyter_is_a_text_bar(wb, capsys):
     assert r.status == "success"
     assert "steps_1 (steps)" in err and "100.0%" in err
     assert "done: 1 ran, 0 cached" in err
+
+
+def test_a_session_starts_on_a_history_with_a_mistyped_record(tmp_path):
+    from engine.history import FILENAME
+
+    with open(tmp_path / FILENAME, "w", encoding="utf-8") as f:
+        f.write('{"prompt_id": "a", "number": 4, "status": "success"}\n')
+        f.write('{"prompt_id": "x", "number": null}\n')
+    with pytest.warns(RuntimeWarning, match="skipped 1"):
+        session = Workbench(data_dir=tmp_path, persist=False)
+    try:
+        assert [r["prompt_id"] for r in session.queue.history()] == ["a"]
+        assert session.queue.submit({})[0].number == 5
+    finally:
+        session.close()
