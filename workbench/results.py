@@ -6,6 +6,12 @@ followed by output previews: images inline as PNG, tensors summarised by
 shape, dtype and range, other values by ``repr``; an error shows the failing
 node, its message and traceback. ``result[handle]`` is the Python value,
 read from the cache.
+
+Display never raises for what a node put in its ``ui``: it shows what it can
+and skips the rest. A ``ui`` that is not a dict shows nothing; ``images`` and
+``text`` that are not lists count as one item (as the engine merges them); an
+image that is not a dict, names no string file, or is no readable picture in
+the output folders is skipped; a text that cannot be printed shows its type.
 """
 
 from __future__ import annotations
@@ -136,7 +142,8 @@ class RunResult:
             else:
                 state = "not run"
             seconds = (self.timings or {}).get(node_id)
-            yield node_id, node.get("class_type", "?"), state, seconds
+            class_type = node.get("class_type", "?") if isinstance(node, dict) else "?"
+            yield node_id, class_type, state, seconds
 
     def _table_html(self) -> str:
         colours = {
@@ -149,7 +156,7 @@ class RunResult:
             "not run": "#757575",
         }
         rows = "".join(
-            f"<tr><td>{html.escape(n)}</td><td>{html.escape(t)}</td>"
+            f"<tr><td>{html.escape(str(n))}</td><td>{html.escape(str(t))}</td>"
             f"<td style='color:{colours.get(s, '#000')}'>{s}</td>"
             f"<td style='text-align:right'>{'' if sec is None else f'{sec * 1000:.1f} ms'}</td></tr>"
             for n, t, s, sec in self._rows()
@@ -194,15 +201,17 @@ class RunResult:
         outputs = self.outputs or {}
         # In graph order, not in the order nodes finished: the same graph shows the same way.
         for node_id, ui in sorted(outputs.items(), key=lambda item: self._order(item[0])):
-            for image in (ui or {}).get("images", []):
+            if not isinstance(ui, dict):
+                continue
+            for image in _items(ui.get("images")):
                 if shown >= MAX_PREVIEWS:
                     break
                 png = _ui_image_png(image)
                 if png:
                     parts.append(_figure(node_id, _img_tag(png)))
                     shown += 1
-            for text in (ui or {}).get("text", []):
-                parts.append(_figure(node_id, f"<pre>{html.escape(str(text))[:2000]}</pre>"))
+            for text in _items(ui.get("text")):
+                parts.append(_figure(node_id, f"<pre>{html.escape(_text(text))}</pre>"))
         for node_id in self._terminal_nodes():
             if node_id in (self.outputs or {}) or shown >= MAX_PREVIEWS:
                 continue
@@ -247,9 +256,20 @@ _EMPTY = _Empty()
 
 def preview_html(value: Any, kind: Any = None) -> str:
     """HTML for a value of node type ``kind``: an IMAGE or MASK inline (with its summary),
-    a PIL image inline, a tensor summarised, anything else by repr."""
-    png = _value_png(value, kind)
-    text = f"<pre>{html.escape(summarize(value))}</pre>"
+    a PIL image inline, a tensor summarised, anything else by repr.
+
+    Never raises: what fails to convert (a ``__repr__`` that raises, a tensor
+    that cannot reach the CPU) is shown by its type name only.
+    """
+    try:
+        png = _value_png(value, kind)
+    except Exception:
+        png = None
+    try:
+        summary = summarize(value)
+    except Exception:
+        summary = f"<{type(value).__name__}>"
+    text = f"<pre>{html.escape(summary)}</pre>"
     return _img_tag(png) + text if png is not None else text
 
 
@@ -288,18 +308,44 @@ def _value_png(value: Any, kind: Any) -> bytes | None:
     return _png(Image.fromarray(pixels))
 
 
-def _ui_image_png(image: dict) -> bytes | None:
+def _items(value: Any) -> list:
+    """A ui entry's items: a list or tuple as is, None as none, anything else as one item."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _text(value: Any) -> str:
+    try:
+        text = str(value)
+    except Exception:  # a value whose __str__ fails must not stop the display
+        text = f"<{type(value).__name__}>"
+    return text[:2000]
+
+
+def _ui_image_png(image: Any) -> bytes | None:
+    """The thumbnail of a ui image (``{"filename", "subfolder", "type"}``), or None.
+
+    None (or no) ``subfolder`` is the folder's top, None (or no) ``type`` the
+    output folder; anything else that is not a string names no file.
+    """
     from PIL import Image
 
+    if not isinstance(image, dict):
+        return None
+    filename = image.get("filename")
+    subfolder = image.get("subfolder") or ""
+    kind = image.get("type") or "output"
+    if not (isinstance(filename, str) and isinstance(subfolder, str) and isinstance(kind, str)):
+        return None
     try:
-        name = os.path.join(image.get("subfolder", ""), image["filename"])
-        path = folders.resolve(name, image.get("type", "output"))
-    except (KeyError, ValueError):  # no file name, an unknown folder, a path outside it
+        path = folders.resolve(os.path.join(subfolder, filename), kind)
+    except ValueError:  # an unknown folder, a path outside it
         return None
     try:
         with Image.open(path) as picture:
             return _png(picture)
-    except OSError:
+    except Exception:  # missing, unreadable or not an image: PIL raises many types
         return None
 
 
@@ -327,6 +373,4 @@ def _img_tag(png: bytes) -> str:
 
 
 def _figure(node_id: str, body: str) -> str:
-    return (
-        f"<figure style='margin:0'>{body}<figcaption>{html.escape(node_id)}</figcaption></figure>"
-    )
+    return f"<figure style='margin:0'>{body}<figcaption>{html.escape(str(node_id))}</figcaption></figure>"

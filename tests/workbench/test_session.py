@@ -1,6 +1,7 @@
 """The session in-process: runs, results, kernel values as inputs, explain."""
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -206,3 +207,94 @@ def test_each_session_reads_and_writes_its_own_folders(tmp_path):
     finally:
         first.close()
         second.close()
+
+
+def test_a_session_starts_on_a_history_with_a_mistyped_record(tmp_path):
+    from engine.history import FILENAME
+
+    with open(tmp_path / FILENAME, "w", encoding="utf-8") as f:
+        f.write('{"prompt_id": "a", "number": 4, "status": "success"}\n')
+        f.write('{"prompt_id": "x", "number": null}\n')
+    with pytest.warns(RuntimeWarning, match="skipped 1"):
+        session = Workbench(data_dir=tmp_path, persist=False)
+    try:
+        assert [r["prompt_id"] for r in session.queue.history()] == ["a"]
+        assert session.queue.submit({})[0].number == 5
+    finally:
+        session.close()
+
+
+class Unprintable:
+    def __str__(self):
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+GOOD_IMAGE = {"filename": "ok.png", "subfolder": "shots", "type": "output"}
+ODD_UIS = {  # ui values a node pack (or an older cache entry) may hand over: (ui, images shown)
+    "subfolder None": ({"images": [{"filename": "top.png", "subfolder": None}]}, 1),
+    "filename not a string": (
+        {"images": [{"filename": 5, "subfolder": ""}, {"filename": None}, GOOD_IMAGE]},
+        1,
+    ),
+    "type not a string": ({"images": [{**GOOD_IMAGE, "type": ["output"]}, GOOD_IMAGE]}, 1),
+    "entries not dicts": ({"images": ["ok.png", None, 3, ["x"], GOOD_IMAGE]}, 1),
+    "ui not a dict": ("images", 0),
+    "ui a list": ([GOOD_IMAGE], 0),
+    "ui None": (None, 0),
+    "images one dict": ({"images": GOOD_IMAGE}, 1),
+    "images a number": ({"images": 5, "text": ["still shown"]}, 0),
+    "images None": ({"images": None}, 0),
+    "text a string": ({"text": "still shown"}, 0),
+    "text a number": ({"text": 7, "images": [GOOD_IMAGE]}, 1),
+    "text None": ({"text": None, "images": [GOOD_IMAGE]}, 1),
+    "not an image file": ({"images": [{"filename": "junk.png"}, GOOD_IMAGE]}, 1),
+    "outside the folder": ({"images": [{"filename": "../../x.png"}, GOOD_IMAGE]}, 1),
+    "text that cannot be printed": ({"text": [Unprintable(), "still shown"]}, 0),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_UIS))
+def test_results_render_what_they_can_of_odd_ui_values(wb, case):
+    from engine import NodeOutput
+
+    output = str(wb.output_dir)
+    os.makedirs(os.path.join(output, "shots"), exist_ok=True)
+    PILImage.new("RGB", (4, 4), "blue").save(os.path.join(output, "top.png"))
+    PILImage.new("RGB", (4, 4), "red").save(os.path.join(output, "shots", "ok.png"))
+    with open(os.path.join(output, "junk.png"), "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n not really")
+
+    @wb.node(output=True)
+    def note(x: int = 0) -> None:
+        return NodeOutput(ui={"text": ["normal"]})
+
+    g = wb.graph()
+    g.note()
+    r = wb.run(g, progress=False)
+    ui, images = ODD_UIS[case]
+    r.result.outputs = {"note_1": ui, "other": {"text": ["other text"]}}
+
+    page = r._repr_html_()
+    assert page.count("data:image/png;base64,") == images
+    assert "note_1" in page and "other text" in page
+    if case in ("images a number", "text a string", "text that cannot be printed"):
+        assert "still shown" in page
+
+
+def test_results_render_a_prompt_with_odd_node_types(wb):
+    r = wb.run({"1": {"class_type": 5, "inputs": {}}}, progress=False)
+    assert r.status == "invalid"
+    assert "<table>" in r._repr_html_()
+
+
+def test_results_render_a_value_whose_repr_fails(wb):
+    @wb.node
+    def make(x: int = 0) -> object:
+        return Unprintable()
+
+    g = wb.graph()
+    g.make()
+    page = wb.run(g, progress=False)._repr_html_()
+    assert "make_1" in page and "Unprintable" in page
