@@ -84,10 +84,12 @@ class HistoryRecord(TypedDict):
     status: str
     prompt: dict
     targets: list[str] | None
+    seeds: dict[str, dict]  # node id -> {input: value} its seed policies gave the job
     extra_data: dict
     outputs: dict[str, dict]
     executed: list[str]
     cached: list[str]
+    reused: list[str]
     timings: dict[str, float]
     error: dict | None
     node_errors: dict[str, dict]

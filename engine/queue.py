@@ -655,6 +655,7 @@ def _record(job: Job, result: ExecutionResult) -> dict:
         "outputs": result.outputs,
         "executed": sorted(result.executed),
         "cached": sorted(result.cached),
+        "reused": sorted(result.reused),
         "timings": result.timings,
         "error": result.error,
         "node_errors": result.node_errors,
