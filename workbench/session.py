@@ -68,6 +68,8 @@ class Workbench:
         # This session's folders, for its runs and its registry's calls only: two
         # sessions in one kernel never read or write each other's (nodes.folders).
         self.folders = folders.Folders(base=str(self.data_dir))
+        for kind in ("input", "output"):  # where a user puts files, and looks for them
+            Path(self.folders.directory(kind)).mkdir(exist_ok=True)
         self.registry = NodeRegistry(context=lambda: folders.using(self.folders))
         nodes.register_all(self.registry)
         self.store = None

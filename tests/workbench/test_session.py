@@ -185,7 +185,7 @@ def test_each_session_reads_and_writes_its_own_folders(tmp_path):
     second = Workbench(data_dir=tmp_path / "b", persist=False)
     try:
         for wb, colour in ((first, (255, 0, 0)), (second, (0, 0, 255))):
-            wb.input_dir.mkdir(parents=True)
+            assert wb.input_dir.is_dir()  # made by the session: put your images there
             PILImage.new("RGB", (4, 4), colour).save(wb.input_dir / "in.png")
         assert first.input_dir == tmp_path / "a" / "input"
         assert first.models_dir == tmp_path / "a" / "models"
