@@ -25,11 +25,15 @@ hot path, once per value a ``@node`` returns.
 from __future__ import annotations
 
 import numbers
+import reprlib
 import sys
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["checker", "describe", "value_problem"]
+
+_SHORT = reprlib.Repr()  # a value in a message: a long str or list is cut, not spelt out
+_SHORT.maxstring = _SHORT.maxother = 60
 
 
 def _is_image(value: Any) -> bool:
@@ -102,7 +106,4 @@ def describe(value: Any) -> str:
     shape = getattr(value, "shape", None)
     if isinstance(shape, tuple):  # a numpy array
         return f"a {type(value).__module__}.{type(value).__name__} of shape {list(shape)}"
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
+    return f"{type(value).__name__} {_SHORT.repr(value)}"

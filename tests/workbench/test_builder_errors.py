@@ -203,6 +203,8 @@ def test_a_handle_from_another_graph_is_refused_everywhere(registry, tmp_path):
         mine = g.number(value=1)
         with pytest.raises(ValueError, match="belongs to another graph"):
             wb.run(g, outputs=[theirs], progress=False)
+        with pytest.raises(ValueError, match="belongs to another graph"):
+            wb.run(g, seed_control={theirs: "randomize"}, progress=False)
         r = wb.run(g, outputs=["number_1"], progress=False)  # an id names this graph's node
         assert r[mine] == 1 and r.has(mine) and not r.has(theirs)
         with pytest.raises(ValueError, match="belongs to another graph"):
