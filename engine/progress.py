@@ -78,3 +78,9 @@ def check_interrupted() -> None:
     channel = _current.get()
     if channel is not None:
         channel.check_interrupted()
+
+
+def current_node() -> str | None:
+    """The id of the node whose code runs in this context (None outside a run)."""
+    channel = _current.get()
+    return channel.node_id if channel is not None else None

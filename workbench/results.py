@@ -24,7 +24,7 @@ from typing import Any
 
 from nodes import folders
 
-from .graph import Node, Output, node_id_of, terminal_nodes
+from .graph import Node, Output, at_user_frame, node_id_of, terminal_nodes
 
 MAX_PREVIEWS = 8
 THUMBNAIL = 256  # px: the longest side of an inline preview, at most
@@ -76,12 +76,16 @@ class RunResult:
         raise AttributeError(name)
 
     def has(self, handle: Output | Node | str) -> bool:
+        foreign = isinstance(handle, (Output, Node)) and self.graph not in (None, handle.graph)
+        if foreign:  # another graph's node with the same id is not this one
+            return False
         trace = self.trace
         return trace is not None and node_id_of(handle) in trace.keys
 
+    @at_user_frame
     def __getitem__(self, handle: Output | Node | str) -> Any:
         """The value of a node output (an ``Output``), or of all a node's outputs."""
-        node_id = node_id_of(handle)
+        node_id = node_id_of(handle, self.graph)
         key = self.trace.keys.get(node_id) if self.trace is not None else None
         if key is None:
             raise KeyError(f"{node_id} was not part of this run")

@@ -26,7 +26,7 @@ from engine.explain import explain as explain_trace
 from engine.history import default_data_dir
 from nodes import folders
 
-from .graph import Graph, Node, Output, node_id_of, terminal_nodes
+from .graph import Graph, Node, Output, at_user_frame, node_id_of, terminal_nodes
 from .progress_display import ProgressDisplay
 from .results import RunResult
 
@@ -142,6 +142,7 @@ class Workbench:
 
     # --- running ---
 
+    @at_user_frame
     def run(
         self,
         graph: Graph | dict | Any,
@@ -174,7 +175,8 @@ class Workbench:
         else:
             first = source = graph.to_prompt() if isinstance(graph, Graph) else graph
         if outputs is not None:
-            targets = [node_id_of(o) for o in _as_list(outputs)]
+            own = graph if isinstance(graph, Graph) else None  # its handles only
+            targets = [node_id_of(o, own) for o in _as_list(outputs)]
         else:
             targets = None if self._has_output_node(first) else terminal_nodes(first) or None
         control = _seed_control(graph, first, seed_control, self.registry)
@@ -332,7 +334,7 @@ def _seed_control(graph, prompt: dict, wanted, registry) -> dict[str, dict[str, 
         return policies
     policies = {}
     for key, policy in wanted.items():
-        node_id = node_id_of(key)
+        node_id = node_id_of(key, graph if isinstance(graph, Graph) else None)
         if isinstance(policy, str):
             node_type = registry.get(prompt.get(node_id, {}).get("class_type"))
             if node_type is None:

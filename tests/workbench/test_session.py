@@ -72,7 +72,8 @@ def test_kernel_values_are_cached_by_content(wb, calls):
     ]:
         g, bright, kind = build(changed, value)
         assert wb.run(g, outputs=[kind], progress=False)[kind] == name
-        again = wb.run(build(changed, value)[0], outputs=[kind], progress=False)
+        g, bright, kind = build(changed, value)
+        again = wb.run(g, outputs=[kind], progress=False)
         assert again.executed == set(), f"an equal {name} must hit the cache"
 
 
