@@ -64,6 +64,7 @@ from engine.nodespec import NO_DEFAULT, InputSpec, NodeSpec
 from engine.seeds import CONTROL_MODES
 from engine.validation import types_match
 from engine.workflow import MODES, apply_modes
+from nodes import folders
 
 _WIDGET_KINDS = {"INT": (int,), "FLOAT": (int, float), "STRING": (str,), "BOOLEAN": (bool,)}
 # Constants that are never a value of an object type: see "Constants" in the module docstring.
@@ -344,8 +345,13 @@ class Graph:
         choices = declared.choices if declared is not None else None
         if choices is not None and value not in choices:
             shown = choices if len(choices) <= 20 else f"{len(choices)} choices"
+            hint = ""
+            if declared.options.get("image_upload"):  # its choices are the input folder's files
+                with self._registry.scope():
+                    folder = folders.get_input_directory()
+                hint = f"; the choices are the files in the input folder {folder} (wb.input_dir)"
             raise ValueError(
-                f"{class_type}(): input {name!r} must be one of {shown}, got {value!r}"
+                f"{class_type}(): input {name!r} must be one of {shown}, got {value!r}{hint}"
             )
         if isinstance(value, list):
             return {"__value__": value}

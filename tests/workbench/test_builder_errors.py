@@ -365,3 +365,16 @@ def test_a_users_function_building_the_graph_keeps_its_own_frame(tmp_path):
         assert names[-2:] == ["build", "entry"], names
     finally:
         wb.close()
+
+
+def test_a_missing_input_file_names_the_input_folder(tmp_path):
+    from workbench import Workbench
+
+    wb = Workbench(data_dir=tmp_path, persist=False)
+    try:
+        g = wb.graph()
+        with pytest.raises(ValueError, match="choices are the files in the input folder") as error:
+            g.LoadImage(image="cat.png")
+        assert str(wb.input_dir) in str(error.value)
+    finally:
+        wb.close()
