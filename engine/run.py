@@ -488,6 +488,10 @@ class Run:
     def emit_progress(self, data: dict) -> None:
         self.ex.events.emit("progress", self.prompt_id, **data)
 
+    def emit_event(self, type: str, data: dict) -> None:
+        """An event of the node's own (``progress.send``), with this run's prompt id."""
+        self.ex.events.emit(type, self.prompt_id, **data)
+
     def check_interrupted(self) -> None:
         self.ex.check_interrupted()
 

@@ -49,6 +49,7 @@ __all__ = [
     "get_output_directory",
     "get_save_image_path",
     "get_temp_directory",
+    "is_inside",
     "list_files",
     "problem_with_name",
     "problem_with_save_prefix",
@@ -199,6 +200,11 @@ def _outside(
     if os.path.commonpath([real_root, real]) != real_root:
         return f"{what} resolves through a symbolic link to {real}, which is outside {folder}"
     return None
+
+
+def is_inside(root: str, name: str) -> bool:
+    """Whether the file ``name`` names in the folder ``root`` stays inside it (the checks above)."""
+    return isinstance(name, str) and bool(name) and _outside(root, name, "", repr(name)) is None
 
 
 def resolve(name: str, kind: str = "input") -> str:

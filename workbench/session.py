@@ -140,6 +140,18 @@ class Workbench:
         """A new, empty code-first graph over this session's node types."""
         return Graph(self.registry)
 
+    def load_custom_nodes(self, path: str | os.PathLike):
+        """Load a ComfyUI custom node pack (a folder with ``__init__.py``), or every pack in a
+        folder of them (ComfyUI's ``custom_nodes``), into this session; V1 and V3 packs.
+
+        Returns a ``LoadReport``: which packs loaded, their node types, and which
+        failed and why (one line each, e.g. a module the pack needs that is not
+        installed). A failing pack never stops the others, nor the session.
+        """
+        from .interop import load_custom_nodes  # ComfyUI's names exist only once a pack loads
+
+        return load_custom_nodes(path, self.registry, self.executor)
+
     # --- running ---
 
     @at_user_frame
