@@ -39,6 +39,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "Folders",
     "PathEscapeError",
+    "active",
     "configure",
     "current",
     "exists_annotated_filepath",
@@ -116,6 +117,11 @@ def configure(
     _default = Folders(
         _str(base_dir), _str(input_dir), _str(output_dir), _str(temp_dir), _str(models_dir)
     )
+
+
+def active() -> Folders | None:
+    """The folders of the innermost ``using``; None outside any (the process default applies)."""
+    return _active.get()
 
 
 def current() -> Folders:

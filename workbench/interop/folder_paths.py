@@ -1,9 +1,10 @@
 """The ``folder_paths`` stand-in: ComfyUI's folder functions, onto the workbench's folders.
 
-Input, output and temp are ``nodes.folders``' (the session's data directory);
-model folders (``checkpoints``, ``loras``...) are subfolders of the models
-folder (``nodes.diffusion.files.models_dir()``, ``<data dir>/models``), plus
-any a pack adds with ``add_model_folder_path``. A name a pack resolves is
+Input, output and temp are ``nodes.folders``' current ones: during a run or an
+``INPUT_TYPES()`` call, the session's; elsewhere (a pack's import, code a user
+calls) those of the session that loaded the packs (``bind``). Model folders
+(``checkpoints``, ``loras``...) are subfolders of its models folder
+(``<data dir>/models``), plus any a pack adds with ``add_model_folder_path``. A name a pack resolves is
 checked as ``nodes.folders`` checks names from prompts: ``get_full_path``
 never returns a path outside its folder, ``get_annotated_filepath`` and
 ``get_save_image_path`` raise ``PathEscapeError``.
@@ -11,7 +12,10 @@ never returns a path outside its folder, ``get_annotated_filepath`` and
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+from collections.abc import Callable, Iterator
 
 from nodes import folders
 from nodes.diffusion import files
@@ -51,6 +55,32 @@ folder_names_and_paths: dict[str, tuple[list[str], set[str]]] = {
 folder_names_and_paths["configs"] = ([], {".yaml"})
 folder_names_and_paths["custom_nodes"] = ([], set())
 
+_session_scope: Callable | None = None  # the loading session's registry.scope
+
+
+def bind(scope: Callable | None) -> None:
+    """Use ``scope()`` (a session's folders) where no session's folders apply already."""
+    global _session_scope
+    _session_scope = scope
+
+
+@contextlib.contextmanager
+def _session() -> Iterator[None]:
+    if folders.active() is not None or _session_scope is None:
+        yield
+    else:
+        with _session_scope():
+            yield
+
+
+def _in_session(function: Callable) -> Callable:
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with _session():
+            return function(*args, **kwargs)
+
+    return wrapper
+
 
 def __getattr__(name: str):
     """``models_dir``, ``base_path``, ``output_directory``... read when used, as the folders move."""
@@ -63,7 +93,8 @@ def __getattr__(name: str):
         "user_directory": get_user_directory,
     }
     if name in directories:
-        return directories[name]()
+        with _session():
+            return directories[name]()
     raise AttributeError(f"module 'folder_paths' has no attribute {name!r}")
 
 
@@ -71,32 +102,39 @@ def map_legacy(folder_name: str) -> str:
     return _LEGACY.get(folder_name, folder_name)
 
 
+@_in_session
 def get_input_directory() -> str:
     return folders.get_input_directory()
 
 
+@_in_session
 def get_output_directory() -> str:
     return folders.get_output_directory()
 
 
+@_in_session
 def get_temp_directory() -> str:
     return folders.get_temp_directory()
 
 
+@_in_session
 def get_user_directory() -> str:
     return os.path.join(folders.get_base_directory(), "user")
 
 
+@_in_session
 def get_directory_by_type(type_name: str) -> str | None:
     return folders.get_directory(type_name) if type_name in folders.KINDS else None
 
 
+@_in_session
 def annotated_filepath(name: str) -> tuple[str, str | None]:
     """``"x.png [output]"`` → ``("x.png", <output folder>)``; no annotation: ``(name, None)``."""
     plain, kind = folders.split_annotation(name, "")
     return plain, (folders.get_directory(kind) if kind else None)
 
 
+@_in_session
 def get_annotated_filepath(name: str, default_dir: str | None = None) -> str:
     plain, kind = folders.split_annotation(name, "")
     if not kind and default_dir is not None:
@@ -106,10 +144,12 @@ def get_annotated_filepath(name: str, default_dir: str | None = None) -> str:
     return folders.resolve(plain, kind or "input")
 
 
+@_in_session
 def exists_annotated_filepath(name: str) -> bool:
     return folders.exists_annotated_filepath(name)
 
 
+@_in_session
 def get_save_image_path(
     filename_prefix: str, output_dir: str | None = None, image_width: int = 0, image_height: int = 0
 ):
@@ -131,6 +171,7 @@ def add_model_folder_path(folder_name: str, full_folder_path: str, is_default: b
         paths.append(full_folder_path)
 
 
+@_in_session
 def get_folder_paths(folder_name: str) -> list[str]:
     folder_name = map_legacy(folder_name)
     added = folder_names_and_paths.get(folder_name, ([], set()))[0]
@@ -148,6 +189,7 @@ def filter_files_extensions(names, extensions) -> list[str]:
     )
 
 
+@_in_session
 def get_filename_list(folder_name: str) -> list[str]:
     """The files of a model folder (all its paths), relative, sorted; [] for an unknown folder."""
     names: set[str] = set()
@@ -161,6 +203,7 @@ def get_filename_list(folder_name: str) -> list[str]:
     return filter_files_extensions(names, _extensions(folder_name))
 
 
+@_in_session
 def get_full_path(folder_name: str, filename: str) -> str | None:
     """The path of ``filename`` in a model folder, or None (also for a name reaching outside)."""
     if not isinstance(filename, str) or not filename:

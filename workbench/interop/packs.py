@@ -112,7 +112,7 @@ def load_custom_nodes(path: str | os.PathLike, registry, executor=None) -> LoadR
     if not root.exists():
         raise FileNotFoundError(f"no custom node pack or folder at {root}")
     report = LoadReport(str(root))
-    report.notes += standins.install(executor)
+    report.notes += standins.install(executor, registry.scope)
     if _is_pack(root):
         locations = [root]
     elif root.is_dir():
@@ -121,8 +121,9 @@ def load_custom_nodes(path: str | os.PathLike, registry, executor=None) -> LoadR
         raise ValueError(f"{root} is neither a node pack (a folder with __init__.py, or a .py "
                          "file) nor a folder of packs")  # fmt: skip
     builtin = _builtin_names()
-    for location in locations:
-        report.packs.append(_load_pack(location, registry, builtin))
+    with registry.scope():  # a pack's import-time code sees the session's folders
+        for location in locations:
+            report.packs.append(_load_pack(location, registry, builtin))
     return report
 
 

@@ -104,9 +104,10 @@ def _modules() -> dict[str, types.ModuleType]:
     return modules
 
 
-def install(executor=None) -> list[str]:
-    """Put the stand-ins into ``sys.modules`` and bind them to ``executor``; returns notes
-    on names left alone because another module holds them."""
+def install(executor=None, scope=None) -> list[str]:
+    """Put the stand-ins into ``sys.modules`` and bind them to a session: its ``executor``
+    and its folders (``scope``: its registry's ``scope``). Returns notes on names left
+    alone because another module holds them."""
     if not _installed:
         _installed.update(_modules())
     notes = []
@@ -118,6 +119,7 @@ def install(executor=None) -> list[str]:
             notes.append(f"module {name!r} is already loaded from elsewhere; it is used as it is")
     server.PromptServer.instance.bind(executor)
     model_management.bind(executor)
+    folder_paths.bind(scope)
     return notes
 
 
