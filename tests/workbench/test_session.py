@@ -177,6 +177,7 @@ def test_progress_display_outside_jupyter_is_a_text_bar(wb, capsys):
     err = capsys.readouterr().err
     assert r.status == "success"
     assert "steps_1 (steps)" in err and "100.0%" in err
+    assert "[######..................]  25.0%" in err  # the first update always shows
     assert "done: 1 ran, 0 cached" in err
 
 
