@@ -16,7 +16,7 @@ from workbench import Workbench
 
 PACKS = Path(__file__).parent / "custom_nodes"
 V1_NODES = ["TestV1Fill", "TestV1InvertTimes", "TestV1Gate", "TestV1WriteNote", "TestV1Stop"]
-V3_NODES = ["TestV3Source", "TestV3Choose", "TestV3Show", "TestV3Sum"]
+V3_NODES = ["TestV3Source", "TestV3Choose", "TestV3Show", "TestV3Sum", "TestV3Later"]
 
 
 @pytest.fixture
@@ -312,6 +312,17 @@ def test_v3_autogrow_and_dynamic_combo_reach_execute_nested(loaded):
     assert wb.executor.get_output("sum") == (3.5, "['value0', 'value2'] {'scale': 'none'}")
 
 
+def test_v3_async_execute_and_comfy_api_progress(loaded):
+    wb, _ = loaded
+    prompt = {"later": {"class_type": "TestV3Later", "inputs": {"value": 1.25}}}
+    r, events = events_of(wb, prompt, outputs=["later"])
+    assert r.status == "success", r.error
+    assert wb.executor.get_output("later") == (2.5,)
+    assert [
+        (e.data["node"], e.data["value"], e.data["max"]) for e in events if e.type == "progress"
+    ] == [("later", 1, 2)]
+
+
 def test_v3_source_in_a_graph_with_built_in_nodes(loaded):
     wb, _ = loaded
     g = wb.graph()
@@ -436,26 +447,48 @@ def test_a_pack_named_like_a_loaded_module_is_refused(wb, tmp_path):
     assert sys.modules["json"] is json
 
 
-def test_loading_a_pack_again_imports_its_new_code(wb, tmp_path):
-    code = """
-        class Answer:
-            RETURN_TYPES = ("INT",)
-            FUNCTION = "run"
-            @classmethod
-            def INPUT_TYPES(cls):
-                return {{"required": {{}}}}
-            def run(self):
-                return ({value},)
-        NODE_CLASS_MAPPINGS = {{"Answer": Answer}}
-    """
+V1_ANSWER = """
+    class Answer:
+        RETURN_TYPES = ("INT",)
+        FUNCTION = "run"
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {{"required": {{}}}}
+        def run(self):
+            return ({value},)
+    NODE_CLASS_MAPPINGS = {{"Answer": Answer}}
+"""
+V3_ANSWER = """
+    from comfy_api.latest import ComfyExtension, io
+
+    class Answer(io.ComfyNode):
+        @classmethod
+        def define_schema(cls):
+            return io.Schema(node_id="Answer", outputs=[io.Int.Output()])
+        @classmethod
+        def execute(cls):
+            return io.NodeOutput({value})
+
+    class Extension(ComfyExtension):
+        async def get_node_list(self):
+            return [Answer]
+
+    async def comfy_entrypoint():
+        return Extension()
+"""
+
+
+@pytest.mark.parametrize("code", [V1_ANSWER, V3_ANSWER], ids=["V1", "V3"])
+def test_loading_a_pack_again_imports_its_new_code(wb, tmp_path, code):
     pack = write_pack(tmp_path, "reloaded_pack", code.format(value=1))
     prompt = {"a": {"class_type": "Answer", "inputs": {}}}
     wb.load_custom_nodes(pack)
     wb.executor.execute(prompt, outputs=["a"])
     assert wb.executor.get_output("a") == (1,)
+    assert wb.executor.execute(prompt, outputs=["a"]).executed == set()
     (pack / "__init__.py").write_text(textwrap.dedent(code.format(value=2)))
     wb.load_custom_nodes(pack)
-    r = wb.executor.execute(prompt, outputs=["a"])
+    r = wb.executor.execute(prompt, outputs=["a"])  # new code: its node runs again
     assert r.executed == {"a"} and wb.executor.get_output("a") == (2,)
 
 
@@ -489,6 +522,11 @@ def test_folder_paths_are_the_sessions_folders_and_stay_inside_them(loaded):
     assert folder_paths.get_filename_list("no_such_models") == []
     with pytest.raises(ValueError, match="outside"):
         folder_paths.get_annotated_filepath("../../secret.png")
+    mine = data / "output" / "mine"
+    folder, name, counter, subfolder, _ = folder_paths.get_save_image_path("a/b", str(mine))
+    assert (folder, name, counter, subfolder) == (str(mine / "a"), "b", 1, "a")
+    with pytest.raises(ValueError, match="outside"):
+        folder_paths.get_save_image_path("../../escape", str(mine))
     assert folder_paths.get_annotated_filepath("cat.png [output]") == str(
         data / "output" / "cat.png"
     )

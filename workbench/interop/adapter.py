@@ -3,7 +3,8 @@
 The registry, validation, the ``NodeSpec``, ``object_info`` and the executor
 know one node API, ComfyUI's V1 (``INPUT_TYPES``, ``RETURN_TYPES``,
 ``FUNCTION``...). A V3 node declares the same things in its schema; the class
-made here is a subclass of the V3 class that states them the V1 way:
+made here states them the V1 way and calls the V3 class (its ``__wrapped__``,
+whose code is the node's code fingerprint):
 
 - ``INPUT_TYPES()`` calls ``define_schema()`` each time (a combo listing the
   files of a folder stays current) and writes each input as its V1 entry;
@@ -11,12 +12,13 @@ made here is a subclass of the V3 class that states them the V1 way:
   inputs get the names of their ``io.Hidden`` members.
 - ``RETURN_TYPES``, ``RETURN_NAMES``, ``OUTPUT_IS_LIST``, ``OUTPUT_NODE``,
   ``CATEGORY``... come from the schema, read once when the class is made.
-- ``FUNCTION`` calls ``execute`` on a throwaway subclass whose ``hidden``
-  holds the hidden inputs (as ComfyUI does: ``cls.hidden.unique_id``), with
-  dynamic inputs nested back into dicts, and turns the ``NodeOutput`` into a
-  V1 result: the values, ``{"result", "ui", "expand"}``, or an
+- ``FUNCTION`` calls ``execute`` with ``cls.hidden`` holding the hidden inputs
+  (``v3_node.hidden_inputs``; ComfyUI's ``cls.hidden.unique_id``) and dynamic
+  inputs nested back into dicts, and turns the ``NodeOutput`` into a V1
+  result: the values, ``{"result", "ui", "expand"}``, or an
   ``ExecutionBlocker`` for ``block_execution``.
-- ``check_lazy_status`` goes to the V3 one (without the hidden inputs);
+- ``check_lazy_status`` goes to the V3 one (without the hidden inputs), for a
+  node with lazy inputs (for others it could ask for nothing);
   ``fingerprint_inputs`` becomes ``IS_CHANGED`` and ``validate_inputs``
   ``VALIDATE_INPUTS``, only when the node defines them.
 """
@@ -28,9 +30,18 @@ from typing import Any
 
 from engine import ExecutionBlocker
 from engine.dynamic import Nesting, autogrow, dynamic_combo
+from engine.fingerprint import code_fingerprint
 
 from .comfy_io import Autogrow, DynamicCombo, DynamicInput, Input
-from .v3_node import ComfyNode, Hidden, HiddenHolder, NodeOutput, Schema, overrides
+from .v3_node import (
+    ComfyNode,
+    Hidden,
+    HiddenHolder,
+    NodeOutput,
+    Schema,
+    hidden_inputs,
+    overrides,
+)
 
 
 class SchemaError(TypeError):
@@ -152,23 +163,20 @@ def v1_class(cls: type) -> type:
         hidden = {hidden_names[n]: kwargs.pop(n) for n in list(kwargs) if n in hidden_names}
         return HiddenHolder(hidden), nesting.nest(kwargs) if nesting else kwargs
 
-    def bound(hidden: HiddenHolder) -> type:
-        # A subclass per call holds its hidden values: concurrent calls never share them.
-        return type(cls.__name__, (cls,), {"hidden": hidden, "__module__": cls.__module__})
-
     def execute(self, **kwargs):
         hidden, kwargs = split(kwargs)
-        return _v1_result(schema, bound(hidden).execute(**kwargs))
+        with hidden_inputs(hidden):
+            return _v1_result(schema, cls.execute(**kwargs))
 
     async def execute_async(self, **kwargs):
         hidden, kwargs = split(kwargs)
-        return _v1_result(schema, await bound(hidden).execute(**kwargs))
+        with hidden_inputs(hidden):  # this task's context: concurrent calls keep theirs
+            return _v1_result(schema, await cls.execute(**kwargs))
 
     def check_lazy_status(self, **kwargs):
-        if not has_lazy:
-            return []
         hidden, kwargs = split(kwargs)
-        return bound(hidden).check_lazy_status(**kwargs)
+        with hidden_inputs(hidden):
+            return cls.check_lazy_status(**kwargs)
 
     attrs: dict[str, Any] = {
         "INPUT_TYPES": classmethod(lambda adapted: input_types(schema_of(cls))),
@@ -186,13 +194,16 @@ def v1_class(cls: type) -> type:
         "EXPERIMENTAL": bool(schema.is_experimental),
         "FUNCTION": "execute_v3",
         "execute_v3": execute_async if inspect.iscoroutinefunction(cls.execute) else execute,
-        "check_lazy_status": check_lazy_status,
         "V3_NODE_ID": node_id,
         "V3_NOTES": tuple(notes_of(schema)),
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,
         "__doc__": cls.__doc__,
+        "__wrapped__": cls,  # the registry reads the globals its code uses from here
+        "__node_code__": code_fingerprint(cls),
     }
+    if has_lazy:
+        attrs["check_lazy_status"] = check_lazy_status
     if overrides(cls, "fingerprint_inputs"):
         fingerprint = cls.fingerprint_inputs
 
@@ -203,7 +214,7 @@ def v1_class(cls: type) -> type:
     if overrides(cls, "validate_inputs"):
         # The V3 method itself: validation reads its parameters to pick what to pass.
         attrs["VALIDATE_INPUTS"] = cls.validate_inputs
-    return type(cls.__name__, (cls,), attrs)
+    return type(cls.__name__, (), attrs)
 
 
 def _type_name(v1_type: Any) -> str:

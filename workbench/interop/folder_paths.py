@@ -153,11 +153,12 @@ def exists_annotated_filepath(name: str) -> bool:
 def get_save_image_path(
     filename_prefix: str, output_dir: str | None = None, image_width: int = 0, image_height: int = 0
 ):
-    """``(full_folder, filename, counter, subfolder, filename_prefix)``, as ComfyUI's."""
-    kind = "output"
-    if output_dir is not None and os.path.abspath(output_dir) == folders.get_temp_directory():
-        kind = "temp"
-    return folders.get_save_image_path(filename_prefix, None, image_width, image_height, kind)
+    """``(full_folder, filename, counter, subfolder, filename_prefix)``, as ComfyUI's: in
+    ``output_dir`` (default the output folder), which the prefix may not leave."""
+    temp = output_dir is not None and os.path.abspath(output_dir) == folders.get_temp_directory()
+    return folders.get_save_image_path(
+        filename_prefix, output_dir, image_width, image_height, "temp" if temp else "output"
+    )
 
 
 def add_model_folder_path(folder_name: str, full_folder_path: str, is_default: bool = False):

@@ -6,6 +6,9 @@ Part of the ``comfy_api.latest.io`` stand-in (``comfy_io.py`` re-exports these);
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
@@ -36,6 +39,33 @@ class HiddenHolder:
         if name.startswith("__"):
             raise AttributeError(name)
         return self._values.get(name)
+
+
+_NO_HIDDEN = HiddenHolder()
+_hidden: contextvars.ContextVar[HiddenHolder] = contextvars.ContextVar(
+    "v3_hidden", default=_NO_HIDDEN
+)
+
+
+class _CallsHidden:
+    """``cls.hidden``: the hidden inputs of the call running here (this thread or task).
+
+    ComfyUI sets them on a copy of the class made for each call; a context
+    variable does the same without making a class per call.
+    """
+
+    def __get__(self, instance: Any, owner: type) -> HiddenHolder:
+        return _hidden.get()
+
+
+@contextlib.contextmanager
+def hidden_inputs(holder: HiddenHolder) -> Iterator[None]:
+    """Make ``holder`` what ``cls.hidden`` gives for the code inside."""
+    token = _hidden.set(holder)
+    try:
+        yield
+    finally:
+        _hidden.reset(token)
 
 
 # --- the node ---
@@ -138,7 +168,7 @@ class ComfyNode:
     During ``execute``, ``cls.hidden`` holds the hidden inputs the schema asked for.
     """
 
-    hidden: HiddenHolder = HiddenHolder()
+    hidden = _CallsHidden()
 
     @classmethod
     def define_schema(cls) -> Schema:

@@ -1,6 +1,8 @@
 """A V3 test pack (comfy_api.latest): schema, lazy input, fingerprint_inputs, hidden inputs."""
 
-from comfy_api.latest import ComfyExtension, io, ui
+import asyncio
+
+from comfy_api.latest import ComfyAPI, ComfyExtension, io, ui
 from typing_extensions import override
 
 # What the nodes did, for the tests to read: (node type, detail).
@@ -117,10 +119,27 @@ class Sum(io.ComfyNode):
         return io.NodeOutput(total, f"{sorted(values)} {scale}")
 
 
+class Later(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="TestV3Later",
+            category="test/v3",
+            inputs=[io.Float.Input("value")],
+            outputs=[io.Float.Output()],
+        )
+
+    @classmethod
+    async def execute(cls, value) -> io.NodeOutput:
+        await asyncio.sleep(0)
+        await ComfyAPI().execution.set_progress(1, 2)
+        return io.NodeOutput(value * 2)
+
+
 class Extension(ComfyExtension):
     @override
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [Source, Choose, Show, Sum]
+        return [Source, Choose, Show, Sum, Later]
 
 
 async def comfy_entrypoint() -> Extension:
