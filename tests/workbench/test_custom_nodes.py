@@ -345,7 +345,14 @@ def test_v3_source_in_a_graph_with_built_in_nodes(loaded):
             "import comfy.sd\n",
             "needs module 'comfy.sd', a part of ComfyUI the workbench does not provide",
         ),
-        ("from comfy.utils import load_torch_file\n", "cannot import name 'load_torch_file'"),
+        (
+            "from comfy.utils import load_torch_file\n",
+            "needs 'load_torch_file' from 'comfy.utils', which the workbench's stand-in",
+        ),
+        (
+            "from nodes import common_ksampler\n",
+            "needs 'common_ksampler' from 'nodes', which the workbench's stand-in",
+        ),
         ("import sys\nsys.exit(3)\n", "called sys.exit(3) while being imported"),
         ("x = (\n", "failed to import: SyntaxError"),
         (
@@ -436,6 +443,33 @@ def test_broken_nodes_are_skipped_with_their_reason(wb, tmp_path):
     assert "built-in" in pack.skipped["ImageInvert"]
     assert wb.registry.get("ImageInvert").cls.__module__ == "nodes.image"  # the built-in stays
     assert "BadInputs" not in wb.registry
+
+
+def test_single_file_packs_load_and_hidden_or_disabled_folders_do_not(wb, tmp_path):
+    (tmp_path / "one_file.py").write_text(
+        textwrap.dedent(
+            """
+            from comfy_api.latest import io
+
+            class Double(io.ComfyNode):  # a V3 class in NODE_CLASS_MAPPINGS
+                @classmethod
+                def define_schema(cls):
+                    return io.Schema(node_id="Double", inputs=[io.Int.Input("x")],
+                                     outputs=[io.Int.Output()])
+                @classmethod
+                def execute(cls, x):
+                    return io.NodeOutput(2 * x)
+
+            NODE_CLASS_MAPPINGS = {"Double": Double}
+            """
+        )
+    )
+    for name in (".hidden_pack", "old_pack.disabled", "__pycache__"):
+        write_pack(tmp_path, name, "raise RuntimeError('must not be imported')\n")
+    report = wb.load_custom_nodes(tmp_path)
+    assert [(p.name, p.api, p.nodes) for p in report.packs] == [("one_file", "V1", ["Double"])]
+    r = wb.executor.execute({"d": {"class_type": "Double", "inputs": {"x": 21}}}, outputs=["d"])
+    assert r.status == "success" and wb.executor.get_output("d") == (42,)
 
 
 def test_a_pack_named_like_a_loaded_module_is_refused(wb, tmp_path):

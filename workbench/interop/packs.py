@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 import time
 import traceback
@@ -214,8 +215,18 @@ def _why(exc: BaseException) -> str:
                 "(its model internals, server or frontend)"
             )
         return f"needs module {exc.name!r}, which is not installed here"
-    if isinstance(exc, ImportError) and standins.is_comfyui_module(exc.name):
-        return f"{exc}: the workbench's stand-in for {exc.name!r} does not provide it"
+    stand_in = None
+    if isinstance(exc, ImportError):
+        stand_in = standins.stand_in_for(exc.name)
+        if stand_in is None and standins.is_comfyui_module(exc.name):
+            stand_in = exc.name  # "nodes": the workbench's own node library
+    if stand_in is not None:
+        wanted = re.match(r"cannot import name '([^']+)'", str(exc))
+        what = repr(wanted.group(1)) if wanted else "a name"
+        return (
+            f"needs {what} from {stand_in!r}, which the workbench's stand-in for it does not "
+            "provide (see docs/node-packs.md)"
+        )
     if isinstance(exc, SystemExit):
         return f"called sys.exit({exc.code!r}) while being imported"
     where = ""

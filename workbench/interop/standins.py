@@ -123,6 +123,14 @@ def install(executor=None, scope=None) -> list[str]:
     return notes
 
 
+def stand_in_for(module_name: str | None) -> str | None:
+    """The ComfyUI name a stand-in module (by its own ``__name__``) is installed as, or None."""
+    for comfy_name, module in _installed.items():
+        if module.__name__ == module_name:
+            return comfy_name
+    return None
+
+
 def is_comfyui_module(name: str | None) -> bool:
     """Whether ``name`` is (inside) one of ComfyUI's own modules."""
     return bool(name) and name.split(".")[0] in COMFYUI_MODULES
