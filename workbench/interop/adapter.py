@@ -156,7 +156,10 @@ def v1_class(cls: type) -> type:
     first = input_types(schema)
     nesting = Nesting(first)
     hidden_names = {name: name.split(".")[0] for name in first.get("hidden", {})}
-    has_lazy = any(getattr(i, "lazy", False) for i in schema.inputs)
+    has_lazy = any(
+        entry[1].get("lazy") for section in ("required", "optional")
+        for entry in first.get(section, {}).values()
+    )  # fmt: skip
     node_id = schema.node_id
 
     def split(kwargs: dict) -> tuple[HiddenHolder, dict]:
