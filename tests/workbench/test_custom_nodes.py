@@ -472,13 +472,21 @@ def test_single_file_packs_load_and_hidden_or_disabled_folders_do_not(wb, tmp_pa
     assert r.status == "success" and wb.executor.get_output("d") == (42,)
 
 
-def test_a_pack_named_like_a_loaded_module_is_refused(wb, tmp_path):
-    write_pack(tmp_path, "json", "NODE_CLASS_MAPPINGS = {}\n")
-    (pack,) = wb.load_custom_nodes(tmp_path / "json").packs
-    assert "its name is taken by the module 'json'" in pack.error
+def test_a_pack_named_like_an_installed_module_is_refused(wb, tmp_path, monkeypatch):
+    write_pack(tmp_path / "packs", "json", "NODE_CLASS_MAPPINGS = {}\n")
+    (pack,) = wb.load_custom_nodes(tmp_path / "packs" / "json").packs
+    assert "its name is taken by the module 'json' (already loaded from" in pack.error
     import json
 
     assert sys.modules["json"] is json
+    # Not imported yet, only importable: the pack would still hide it.
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "workbench_test_library.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    write_pack(tmp_path / "packs", "workbench_test_library", "NODE_CLASS_MAPPINGS = {}\n")
+    (pack,) = wb.load_custom_nodes(tmp_path / "packs" / "workbench_test_library").packs
+    assert "(installed at " in pack.error and "rename the pack's folder" in pack.error
+    assert "workbench_test_library" not in sys.modules
 
 
 V1_ANSWER = """

@@ -178,13 +178,11 @@ _packs: set[str] = set()
 
 def _import(name: str, location: Path):
     """Import the pack as module ``name``; a ``_PackError`` with one line if it fails."""
-    present = sys.modules.get(name)
-    if present is not None and name not in _packs:
-        origin = getattr(present, "__file__", None)
+    taken = _taken(name, location)
+    if taken is not None:
         raise _PackError(
-            f"its name is taken by the module {name!r} already loaded"
-            + (f" from {origin}" if origin else "")
-            + "; rename the pack's folder"
+            f"its name is taken by the module {name!r} ({taken}), which the pack would hide "
+            "from everything else; rename the pack's folder"
         )
     _forget(name)  # loaded before: import it afresh
     init = location / "__init__.py" if location.is_dir() else location
@@ -204,6 +202,38 @@ def _import(name: str, location: Path):
         raise _PackError(_why(exc), traceback.format_exc()) from None
     _packs.add(name)
     return module
+
+
+def _taken(name: str, location: Path) -> str | None:
+    """Where a module called ``name`` that is not this pack comes from, or None if none is.
+
+    A pack is imported under its folder's name, as ComfyUI does; a name that an
+    installed module has (loaded or not yet) would replace it for everyone.
+    """
+    present = sys.modules.get(name)
+    if present is not None:
+        return None if name in _packs else f"already loaded from {_origin(present)}"
+    if "." in name:
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    origin = spec.origin or next(iter(spec.submodule_search_locations or ()), None)
+    if origin in (None, "built-in", "frozen"):
+        return "built into Python"
+    try:
+        if Path(origin).resolve().is_relative_to(location):
+            return None  # this very pack, on sys.path
+    except (OSError, ValueError):
+        pass
+    return f"installed at {origin}"
+
+
+def _origin(module) -> str:
+    return getattr(module, "__file__", None) or "somewhere"
 
 
 def _why(exc: BaseException) -> str:
