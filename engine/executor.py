@@ -62,6 +62,17 @@ class PersistentStore(Protocol):
 
 @dataclass
 class ExecutionResult:
+    """One prompt's outcome. Each node of the run is in at most one of:
+
+    - ``executed``: its code ran in this run: to its end, or until it failed (the
+      node that raised, async nodes still running when the run failed); a node
+      stopped by an interrupt is not counted (the error names it);
+    - ``cached``: served from a cache entry that existed when the run started (the
+      nodes of the ``execution_cached`` event, and cached nodes reached later);
+    - ``reused``: served from an identical node (same signature) computed earlier
+      in this run, as ComfyUI does; ComfyUI lists such a node nowhere.
+    """
+
     prompt_id: str
     status: str  # "success" | "error" | "interrupted" | "invalid"
     executed: set[str] = field(default_factory=set)
@@ -70,6 +81,7 @@ class ExecutionResult:
     error: dict | None = None
     node_errors: dict[str, dict] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    reused: set[str] = field(default_factory=set)
     trace: RunTrace | None = field(default=None, repr=False)  # what the signatures were made of
 
     @property
@@ -202,7 +214,7 @@ class Executor:
         """
 
         def run() -> ExecutionResult:
-            with self._lock:
+            with self._lock, self.registry.scope():
                 return self._execute(
                     prompt, outputs, extra_data or {}, prompt_id or uuid.uuid4().hex
                 )
@@ -266,6 +278,7 @@ class Executor:
             self._drop_objects(validation.prompt.keys())
         result.executed = run.executed
         result.cached = run.cached - run.executed
+        result.reused = run.reused - run.executed - result.cached
         result.outputs = run.ui
         result.timings = run.timings
         result.trace = RunTrace(
@@ -276,8 +289,10 @@ class Executor:
             cached=result.cached,
         )
         if result.status == "success":
-            self.events.emit("executing", prompt_id, node=None, display_node=None)
             self.events.emit("execution_success", prompt_id)
+        # Every run ends so, whatever its outcome (ComfyUI's server sends it after
+        # each prompt): a view clears its highlights on it.
+        self.events.emit("executing", prompt_id, node=None, display_node=None)
         return result
 
     def _drop_objects(self, prompt_node_ids) -> None:

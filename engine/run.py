@@ -90,8 +90,10 @@ class Run:
         )
         self.list = ExecutionList(self.links_of, self.available, self.node_type)
         self.values: dict[str, list] = {}  # node id -> outputs (a list per slot) at hand this run
-        self.executed = executor.executed_node_ids
-        self.cached: set[str] = set()
+        self.executed = executor.executed_node_ids  # nodes whose code started, however it ended
+        self.cached: set[str] = set()  # served from entries that existed when the run started
+        self.reused: set[str] = set()  # served from an identical node computed in this run
+        self.stored: set[str] = set()  # the keys this run stored
         self.ui: dict[str, dict] = {}
         self.timings: dict[str, float] = {}
         self.requested: dict[str, set[str]] = {}  # node -> lazy inputs it asked for
@@ -191,7 +193,7 @@ class Run:
             if entry is not None:
                 self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
         if entry is not None:
-            self.cached.add(node_id)
+            (self.reused if key in self.stored else self.cached).add(node_id)
             self.ex.outputs.claim(node_id, self.dynprompt.get_real_node_id(node_id), key)
             if entry.ui and (node_id in self.targets or self.is_output(node_id)):
                 self.ui[node_id] = entry.ui
@@ -486,6 +488,10 @@ class Run:
     def emit_progress(self, data: dict) -> None:
         self.ex.events.emit("progress", self.prompt_id, **data)
 
+    def emit_event(self, type: str, data: dict) -> None:
+        """An event of the node's own (``progress.send``), with this run's prompt id."""
+        self.ex.events.emit(type, self.prompt_id, **data)
+
     def check_interrupted(self) -> None:
         self.ex.check_interrupted()
 
@@ -501,6 +507,7 @@ class Run:
         if self.storable(info):
             entry = CacheEntry(ui or None, outputs)
             self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
+            self.stored.add(key)
             if self.ex.store is not None and node_id not in self.signatures.fleeting:
                 try:
                     self.ex.store.put(key, entry, info.type.name)
@@ -623,7 +630,15 @@ class Run:
         node_type = None
         if node_id is not None and self.dynprompt.has_node(node_id):
             node_type = self.dynprompt.get_node(node_id).get("class_type")
-        self.started.pop(node_id, None)
+        if status == "error":
+            # A node whose code started and failed counts as run (as in ComfyUI): the one
+            # that raised, async siblings still running, a node whose expansion failed.
+            # One stopped by an interrupt does not: it did not get to run.
+            now = time.perf_counter()
+            for started_id, start in self.started.items():
+                self.executed.add(started_id)
+                self.timings.setdefault(started_id, now - start)
+        self.started.clear()
         if status == "interrupted":
             data = {"node_id": real_id, "node_type": node_type, "executed": sorted(self.executed)}
             result.error = data

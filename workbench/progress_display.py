@@ -12,6 +12,8 @@ import time
 
 from engine import Event
 
+TEXT_BAR = 24  # characters of the bar outside Jupyter
+
 
 def _in_notebook() -> bool:
     try:
@@ -90,9 +92,12 @@ class ProgressDisplay:
             return
         if self._widgets is None:
             if total:
-                sys.stderr.write(f"\r{self._label(node_id)} {100 * value / total:5.1f}%   ")
+                done = min(max(value / total, 0.0), 1.0)
+                filled = round(done * TEXT_BAR)
+                bar = "#" * filled + "." * (TEXT_BAR - filled)
+                sys.stderr.write(f"\r{self._label(node_id)} [{bar}] {100 * done:5.1f}%   ")
             else:
-                sys.stderr.write(f"\r{self._label(node_id)} …      ")
+                sys.stderr.write(f"\r{self._label(node_id)} …" + " " * (TEXT_BAR + 10))
             sys.stderr.flush()
             return
         bar = self._bars.get(node_id)

@@ -27,7 +27,7 @@ from engine.history import default_data_dir
 from engine.workflow import Report
 from nodes import folders
 
-from .graph import Graph, Node, Output, node_id_of, terminal_nodes
+from .graph import Graph, Node, Output, at_user_frame, node_id_of, terminal_nodes
 from .progress_display import ProgressDisplay
 from .results import RunResult
 from .workflows import open_graph, save_graph, workflow_of
@@ -67,8 +67,12 @@ class Workbench:
             previous = Workbench._sessions.get(self.data_dir)
         if previous is not None:
             previous.close()
-        folders.configure(base_dir=self.data_dir)
-        self.registry = NodeRegistry()
+        # This session's folders, for its runs and its registry's calls only: two
+        # sessions in one kernel never read or write each other's (nodes.folders).
+        self.folders = folders.Folders(base=str(self.data_dir))
+        for kind in ("input", "output"):  # where a user puts files, and looks for them
+            Path(self.folders.directory(kind)).mkdir(exist_ok=True)
+        self.registry = NodeRegistry(context=lambda: folders.using(self.folders))
         nodes.register_all(self.registry)
         self.store = None
         if persist:
@@ -94,6 +98,21 @@ class Workbench:
             with cls._current_lock:
                 existing = cls._current
             return existing if existing is not None else cls()
+
+    @property
+    def input_dir(self) -> Path:
+        """Where ``LoadImage`` and ``wb.open`` find input files (put your images here)."""
+        return Path(self.folders.directory("input"))
+
+    @property
+    def output_dir(self) -> Path:
+        """Where ``SaveImage`` writes."""
+        return Path(self.folders.directory("output"))
+
+    @property
+    def models_dir(self) -> Path:
+        """Where model loaders look first (then the models shipped with Workbench)."""
+        return Path(self.folders.directory("models"))
 
     def make_current(self) -> Workbench:
         with Workbench._current_lock:
@@ -134,19 +153,34 @@ class Workbench:
         ``report`` and the rest runs. A file that cannot be found or read raises
         ``OSError`` naming it.
         """
-        return open_graph(source, self.registry)
+        with folders.using(self.folders):  # a file name is looked up in this session's folders
+            return open_graph(source, self.registry)
 
     def save(self, graph: Graph, path: str | os.PathLike, api: bool | None = None) -> Path:
         """Save ``graph`` by extension: ``.json`` as a UI workflow (``api=True`` or
         ``.api.json``: an API prompt), ``.png`` into that existing image's metadata.
         A relative path is in the output folder; nothing is written outside the
         data folder. Returns the path written."""
-        if not isinstance(graph, Graph):
-            graph, _ = open_graph(graph, self.registry)
-        return save_graph(graph, path, api=api)
+        with folders.using(self.folders):
+            if not isinstance(graph, Graph):
+                graph, _ = open_graph(graph, self.registry)
+            return save_graph(graph, path, api=api)
+
+    def load_custom_nodes(self, path: str | os.PathLike):
+        """Load a ComfyUI custom node pack (a folder with ``__init__.py``), or every pack in a
+        folder of them (ComfyUI's ``custom_nodes``), into this session; V1 and V3 packs.
+
+        Returns a ``LoadReport``: which packs loaded, their node types, and which
+        failed and why (one line each, e.g. a module the pack needs that is not
+        installed). A failing pack never stops the others, nor the session.
+        """
+        from .interop import load_custom_nodes  # ComfyUI's names exist only once a pack loads
+
+        return load_custom_nodes(path, self.registry, self.executor)
 
     # --- running ---
 
+    @at_user_frame
     def run(
         self,
         graph: Graph | dict | Any,
@@ -179,7 +213,8 @@ class Workbench:
         else:
             first = source = graph.to_prompt() if isinstance(graph, Graph) else graph
         if outputs is not None:
-            targets = [node_id_of(o) for o in _as_list(outputs)]
+            own = graph if isinstance(graph, Graph) else None  # its handles only
+            targets = [node_id_of(o, own) for o in _as_list(outputs)]
         else:
             targets = None if self._has_output_node(first) else terminal_nodes(first) or None
         control = _seed_control(graph, first, seed_control, self.registry)
@@ -338,7 +373,7 @@ def _seed_control(graph, prompt: dict, wanted, registry) -> dict[str, dict[str, 
         return policies
     policies = {}
     for key, policy in wanted.items():
-        node_id = node_id_of(key)
+        node_id = node_id_of(key, graph if isinstance(graph, Graph) else None)
         if isinstance(policy, str):
             node_type = registry.get(prompt.get(node_id, {}).get("class_type"))
             if node_type is None:

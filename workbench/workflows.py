@@ -1,10 +1,11 @@
 """ComfyUI workflows in a session: opened into a ``Graph``, saved from one (``wb.open`` / ``wb.save``).
 
 The formats are ``engine.workflow``'s (``docs/workflow-format.md``); this module
-adds files and folders. Reading takes a path the user gives, else a file of that
-name in the input folder (then the output folder, where this session's images
-are). Writing stays inside the data folder: a relative name goes into the
-output folder, an absolute path must lie inside the data folder.
+adds files and folders: the current ones (``nodes.folders.current()``, a
+session's inside ``folders.using``). Reading takes a path the user gives, else a
+file of that name in the input folder (then the output folder, where the
+session's images are). Writing stays inside the data folder: a relative name
+goes into the output folder, an absolute path must lie inside the data folder.
 """
 
 from __future__ import annotations
@@ -75,12 +76,12 @@ def find_workflow_file(name: str | os.PathLike) -> Path:
 
 def workflow_of(graph: Graph) -> tuple[dict, list[str]]:
     """(the graph as a UI workflow, notes on what could not be written into it)."""
-    return write_workflow(graph.records(), graph.document, graph._registry, graph.source)
+    return write_workflow(graph.node_records(), graph.document, graph._registry, graph.opened_from)
 
 
 def prompt_of(graph: Graph) -> dict:
     """The graph as an API prompt with ``_meta`` titles (ComfyUI's "Export (API)")."""
-    return write_api(graph.records(), graph._registry, graph.source)
+    return write_api(graph.node_records(), graph._registry, graph.opened_from)
 
 
 def save_graph(graph: Graph, path: str | os.PathLike, api: bool | None = None) -> Path:

@@ -386,8 +386,8 @@ def test_queue_and_job_subscriptions(q):
         "executing",
         "executing",
         "executed",
-        "executing",
         "execution_success",
+        "executing",
     ]
     run_events = {e.prompt_id for e in seen if e.type != "status"}
     assert run_events == {running.id, a.id, b.id}
@@ -399,7 +399,7 @@ def test_on_event_sees_every_event_of_each_job(q):
     assert q.join(TIMEOUT)
     for job in jobs:
         mine = [e.type for e in seen if e.prompt_id == job.id]
-        assert mine[0] == "execution_start" and mine[-1] == "execution_success"
+        assert mine[0] == "execution_start" and mine[-2:] == ["execution_success", "executing"]
     assert {e.prompt_id for e in seen} == {j.id for j in jobs}
 
 

@@ -152,7 +152,9 @@ def test_a_broken_workflow_reads_into_a_graph_and_a_report(case):
     repr(opened.report)
     opened.report._repr_html_()
     if opened.source is not None and opened.source.kind == "workflow":
-        workflow, notes = write_workflow(graph.records(), graph.document, REGISTRY, graph.source)
+        workflow, notes = write_workflow(
+            graph.node_records(), graph.document, REGISTRY, graph.opened_from
+        )
         assert not notes
         as_read = plain_json(document)
         assert json.dumps(workflow, sort_keys=True) == json.dumps(as_read, sort_keys=True)
@@ -183,7 +185,7 @@ def test_a_broken_workflow_takes_edits_and_saves_without_raising(case, data):
                 if declared.type == "INT":
                     graph.node(node_id).set(**{declared.name: 3})
                     break
-    workflow, _ = write_workflow(graph.records(), graph.document, REGISTRY, graph.source)
+    workflow, _ = write_workflow(graph.node_records(), graph.document, REGISTRY, graph.opened_from)
     reopened = read_workflow(workflow, REGISTRY, name)
     assert not reopened.report.of_kind("internal")
     # A removed top-level node is gone from the file (unless the file held its id twice:

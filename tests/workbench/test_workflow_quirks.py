@@ -396,8 +396,8 @@ def test_a_list_widget_value_is_wrapped_in_the_prompt_and_written_back_as_a_list
     graph = Graph.from_nodes(opened.nodes, reg, opened.document, opened.source)
     assert graph.to_prompt()["1"]["inputs"] == {"tags": {"__value__": ["a", "c"]}, "sep": ","}
     graph.node("1").set(sep=";")
-    workflow, _ = write_workflow(graph.records(), graph.document, reg, graph.source)
+    workflow, _ = write_workflow(graph.node_records(), graph.document, reg, graph.opened_from)
     assert workflow["nodes"][0]["widgets_values"] == [["a", "c"], ";"]
     graph._nodes["1"]["inputs"]["tags"] = {"__value__": ["b"]}  # as an editor would set it
-    workflow, _ = write_workflow(graph.records(), graph.document, reg, graph.source)
+    workflow, _ = write_workflow(graph.node_records(), graph.document, reg, graph.opened_from)
     assert workflow["nodes"][0]["widgets_values"] == [["b"], ";"]

@@ -425,7 +425,7 @@ def test_a_png_with_nan_in_its_json_opens_runs_and_takes_the_workflow_back(wb):
         }
     }
     path = wb.data_dir / "input" / "nan.png"
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     _png(path, {"prompt": json.dumps(prompt), "workflow": json.dumps(workflow), "other": "kept"})
     assert "NaN" in read_png_text(path.read_bytes())["workflow"]
     graph, report = wb.open("nan.png")  # a file name: found in the input folder
