@@ -399,6 +399,7 @@ class PromptQueue:
         for job in jobs:
             job.finished_at = now_ms()
             concurrent.futures.Future.cancel(job)
+            job.set_running_or_notify_cancel()  # wakes concurrent.futures.wait and as_completed
 
     def interrupt(self) -> bool:
         """Interrupt the running job (that one only); False if none is running."""

@@ -149,6 +149,7 @@ def test_cancel_a_pending_job_removes_it(q):
     assert a.status == "cancelled" and a.cancelled() and a.done()
     with pytest.raises(concurrent.futures.CancelledError):
         a.result(TIMEOUT)
+    assert concurrent.futures.wait([a], TIMEOUT).done == {a}
     assert q.pending() == [b]
     assert q.cancel(a.id) is None  # nothing left to do
 
