@@ -279,7 +279,9 @@ class Executor:
         result.executed = run.executed
         result.cached = run.cached - run.executed
         result.reused = run.reused - run.executed - result.cached
-        result.outputs = run.ui
+        # The ui of the run's targets (every output node, on a full run): what a cold run
+        # shows too, whatever the cache holds of the nodes upstream of them.
+        result.outputs = {n: ui for n, ui in run.ui.items() if n in run.targets}
         result.timings = run.timings
         result.trace = RunTrace(
             keys=run.signatures.keys,
