@@ -401,6 +401,16 @@ class Graph:
         modes = {n: ui["mode"] for n, ui in self._ui.items() if ui.get("mode")}
         return apply_modes(prompt, modes, self._registry) if modes else prompt
 
+    def state(self) -> dict[str, dict]:
+        """Every node as ``{"class_type", "inputs", "ui", "control"}`` (its ``add_node`` op
+        without ``op`` and ``id``), in insertion order; copies. What an editor view starts from."""
+        state = {}
+        for node_id in self._nodes:
+            op = self._add_op(node_id)
+            del op["op"], op["id"]
+            state[node_id] = op
+        return state
+
     @at_user_frame
     def control_of(self, key: str | Output | Node) -> dict[str, str]:
         """The seed policy of each of the node's controlled inputs (``fixed`` unless set)."""

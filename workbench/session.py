@@ -152,6 +152,13 @@ class Workbench:
 
         return load_custom_nodes(path, self.registry, self.executor)
 
+    def editor(self, graph: Graph | None = None, height: int = 600):
+        """The graph editor and its Run & Stop controls for ``graph`` (a new one if None):
+        a canvas view of the same graph, see ``workbench.widgets``."""
+        from .widgets import Editor
+
+        return Editor(self, graph if graph is not None else self.graph(), height=height)
+
     # --- running ---
 
     @at_user_frame
