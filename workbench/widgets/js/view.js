@@ -39,6 +39,7 @@ export class View {
 
     this.canvas = new LGraphCanvas(this.canvasEl, session.graph, { skip_render: false });
     this.canvas.allow_searchbox = false;
+    this.canvas.show_info = false;
     this.canvas.onSelectionChange = () => session.selectionChanged(this.canvas);
     this.canvas.onNodeMoved = () => session.changed();
     this.search = new SearchBox(this.box, () => session.defs, (def, link) => this.addNode(def, link));
@@ -97,7 +98,7 @@ export class View {
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
     for (const n of nodes) {
       x0 = Math.min(x0, n.pos[0]);
-      y0 = Math.min(y0, n.pos[1] - 30);
+      y0 = Math.min(y0, n.pos[1] - 60);
       x1 = Math.max(x1, n.pos[0] + n.size[0]);
       y1 = Math.max(y1, n.pos[1] + n.size[1]);
     }

@@ -1,0 +1,253 @@
+"""The editor in a real JupyterLab and Chromium: notebooks/04_editor.ipynb driven with the
+mouse and keyboard, checked on the page (DOM, the canvas's state) and in the kernel.
+
+The steps depend on each other and run in order; each leaves a screenshot in
+tests/e2e/artifacts/test_editor/.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.timeout(900)
+
+SAMPLER = "DiffusionSampler_1"
+PREVIEW = "PreviewImage_1"
+SHAPES = "GenerateShapes_1"
+state = {}  # what a step leaves for the next (the added node's id, history counts)
+
+
+def history_count(page) -> int:
+    return page.value("len(wb.queue.history())")
+
+
+def wait_runs(page, count: int, timeout: float = 180) -> list[dict]:
+    """Wait until the history holds ``count`` runs and the queue is idle; the new records."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = page.value(
+            f"len(wb.queue.history()) >= {count} and not wb.queue.pending()"
+            " and wb.queue.running() is None"
+        )
+        if done:
+            return page.value(
+                "[{k: r[k] for k in ('status', 'executed', 'cached', 'targets', 'seeds')}"
+                f" for r in wb.queue.history()[{state.get('base', 0)}:]]"
+            )
+        time.sleep(0.3)
+    raise AssertionError(f"the history did not reach {count} runs")
+
+
+def click_button(page, name: str) -> None:
+    page.page.locator(f"button.wb-{name}").click()
+
+
+@pytest.fixture(autouse=True)
+def editor_in_view(page, request):
+    if request.node.name != "test_open_and_run_all":
+        page.show_editor()
+
+
+def test_open_and_run_all(page):
+    page.open("04_editor.ipynb")
+    page.run_all()
+    page.wait_js("return view.session.byId.size >= 5 && view.canvasEl.width > 0;")
+    page.show_editor()
+    assert page.js("return view.canvasEl.getAttribute('data-lm-suppress-shortcuts')") == "true"
+    page.shot("notebook-run")
+
+
+def test_add_node_from_search_and_connect(page):
+    spot = page.at(SHAPES, 420, 60)
+    empty = page.js(
+        "const [x, y] = view.canvas.ds.convertCanvasToOffset(["
+        " arg[0] - view.canvasEl.getBoundingClientRect().left,"
+        " arg[1] - view.canvasEl.getBoundingClientRect().top]);"
+        " return !view.session.graph.getNodeOnPos(x, y);",
+        list(spot),
+    )
+    assert empty, "the spot chosen for the search box is taken by a node"
+    page.page.mouse.dblclick(*spot)
+    page.page.locator(".wb-search input").wait_for(state="visible")
+    page.page.keyboard.type("preview imag")
+    page.shot("search-box")
+    assert page.page.locator(".wb-search-item").first.get_attribute("data-type") == "PreviewImage"
+    page.page.keyboard.press("Enter")
+    page.wait_js(
+        "return [...view.session.byId.values()].some(n => n.type === 'PreviewImage'"
+        " && n.wbId !== arg);",
+        PREVIEW,
+    )
+    added = page.js(
+        "return [...view.session.byId.values()].find(n => n.type === 'PreviewImage'"
+        " && n.wbId !== arg).wbId;",
+        PREVIEW,
+    )
+    state["added"] = added
+    for _ in range(100):  # the kernel has it once the canvas's edit arrived
+        if page.value(f"{added!r} in g"):
+            break
+        time.sleep(0.1)
+    assert page.value(f"g.state()[{added!r}]['control']") == {}
+    # Connect: drag from the shapes' IMAGE output to the new node's images input.
+    start, end = page.slot(SHAPES, True, 0), page.slot(added, False, 0)
+    page.page.mouse.move(*start)
+    page.page.mouse.down()
+    page.page.mouse.move(*end, steps=12)
+    page.page.mouse.up()
+    for _ in range(100):
+        if page.value(f"g.state()[{added!r}]['inputs'].get('images')") == [SHAPES, 0]:
+            break
+        time.sleep(0.1)
+    assert page.value(f"g.state()[{added!r}]['inputs']['images']") == [SHAPES, 0]
+    page.shot("node-added-and-connected")
+
+
+def test_change_widget_value(page):
+    before = page.value(f"g.state()[{SAMPLER!r}]['inputs']['steps']")
+    page.page.mouse.click(*page.widget(SAMPLER, "steps", "right"))
+    for _ in range(100):
+        if page.value(f"g.state()[{SAMPLER!r}]['inputs']['steps']") == before + 1:
+            break
+        time.sleep(0.1)
+    assert page.value(f"g.state()[{SAMPLER!r}]['inputs']['steps']") == before + 1
+    page.shot("widget-changed")
+
+
+def test_run_shows_previews(page):
+    state["base"] = base = history_count(page)
+    gallery = page.page.locator(".wb-gallery img").count()
+    click_button(page, "run")
+    (record,) = wait_runs(page, base + 1)
+    assert record["status"] == "success"
+    assert {SAMPLER, PREVIEW, state["added"]} <= set(record["executed"])
+    page.wait_js("return view.session.previews.has(arg[0]) && view.session.previews.has(arg[1]);",
+                 [PREVIEW, state["added"]])
+    page.page.wait_for_function(
+        "(n) => document.querySelectorAll('.wb-gallery img').length > n"
+        " && [...document.querySelectorAll('.wb-gallery img')].every(i => i.complete && i.naturalWidth > 0)",
+        arg=gallery,
+    )
+    printed = page.kernel(
+        "r = wb.queue.history()[-1]\n"
+        f"print(r['status'], len(r['outputs'][{PREVIEW!r}]['images']))"
+    )
+    assert printed.split() == ["success", "2"]
+    page.shot("run-previews")
+
+
+def test_changed_value_reruns_only_downstream(page):
+    # Fix the sampler's seed first (the control combo's left arrow, three times), so that
+    # only the edited branch has anything new to compute.
+    for _ in range(3):
+        page.page.mouse.click(*page.widget(SAMPLER, "seed control_after_generate", "left"))
+    for _ in range(100):
+        if page.value(f"g.control_of({SAMPLER!r})") == {"seed": "fixed"}:
+            break
+        time.sleep(0.1)
+    assert page.value(f"g.control_of({SAMPLER!r})") == {"seed": "fixed"}
+    click_button(page, "run")  # settle: the sampler's seed is now fixed
+    wait_runs(page, history_count(page))
+    before = page.value(f"g.state()[{SHAPES!r}]['inputs']['batch_size']")
+    page.page.mouse.click(*page.widget(SHAPES, "batch_size", "right"))
+    for _ in range(100):
+        if page.value(f"g.state()[{SHAPES!r}]['inputs']['batch_size']") == before + 1:
+            break
+        time.sleep(0.1)
+    count = history_count(page)
+    click_button(page, "run")
+    record = wait_runs(page, count + 1)[-1]
+    assert sorted(record["executed"]) == sorted([SHAPES, state["added"]])
+    assert {SAMPLER, PREVIEW, "EmptyPixelLatent_1", "SafetensorsModelLoader_1"} <= set(record["cached"])
+    page.wait_js("const s = view.session.status; return s.get(arg[0])?.state === 'cached'"
+                 " && s.get(arg[1])?.state === 'ran';", [SAMPLER, SHAPES])
+    page.shot("only-downstream-ran")
+
+
+def test_long_run_stopped(page):
+    page.kernel(f"g.node({SAMPLER!r}).set(steps=1000)")
+    page.wait_js("return view.session.byId.get(arg).widgets.find(w => w.name === 'steps').value === 1000;",
+                 SAMPLER)
+    count = history_count(page)
+    click_button(page, "run")
+    page.wait_js("const s = view.session.status.get(arg); return s && s.state === 'running'"
+                 " && view.session.byId.get(arg).progress > 0;", SAMPLER, timeout=120)
+    page.shot("long-run-progress")
+    click_button(page, "stop")
+    record = wait_runs(page, count + 1)[-1]
+    assert record["status"] == "interrupted"
+    page.wait_js("return view.session.byId.get(arg).progress === undefined"
+                 " && view.session.status.get(arg)?.state !== 'running';", SAMPLER)
+    page.kernel(f"g.node({SAMPLER!r}).set(steps=6)")
+    page.shot("long-run-stopped")
+
+
+def test_run_selected_branch_only(page):
+    page.page.mouse.click(*page.at(PREVIEW, 60, -12))  # its title
+    for _ in range(100):
+        if page.value("ed.canvas.selection") == [PREVIEW]:
+            break
+        time.sleep(0.1)
+    assert page.value("ed.canvas.selection") == [PREVIEW]
+    count = history_count(page)
+    click_button(page, "run-selected")
+    record = wait_runs(page, count + 1)[-1]
+    assert record["status"] == "success"
+    assert record["targets"] == [PREVIEW]
+    assert SHAPES not in record["executed"] + record["cached"]
+    page.shot("branch-only")
+
+
+def test_batch_of_three_random_seeds(page):
+    for _ in range(3):
+        page.page.mouse.click(*page.widget(SAMPLER, "seed control_after_generate", "right"))
+    for _ in range(100):
+        if page.value(f"g.control_of({SAMPLER!r})") == {"seed": "randomize"}:
+            break
+        time.sleep(0.1)
+    batch = page.page.locator(".wb-batch-count input")
+    batch.fill("3")
+    batch.press("Tab")
+    count = history_count(page)
+    images = page.page.locator(f".wb-gallery img[data-node='{PREVIEW}']").count()
+    click_button(page, "run")
+    records = wait_runs(page, count + 3)[-3:]
+    assert [r["status"] for r in records] == ["success"] * 3
+    seeds = [r["seeds"][SAMPLER]["seed"] for r in records]
+    assert len(set(seeds)) == 3
+    page.page.wait_for_function(
+        "(n) => document.querySelectorAll(`.wb-gallery img[data-node='PreviewImage_1']`).length >= n",
+        arg=images + 6,
+    )
+    distinct = page.page.evaluate(
+        """async () => {
+            const imgs = [...document.querySelectorAll(`.wb-gallery img[data-node='PreviewImage_1']`)].slice(0, 6);
+            const hashes = await Promise.all(imgs.map(async (img) => {
+                const bytes = await (await fetch(img.src)).arrayBuffer();
+                const digest = await crypto.subtle.digest('SHA-256', bytes);
+                return [...new Uint8Array(digest)].join(',');
+            }));
+            return new Set(hashes).size;
+        }"""
+    )
+    assert distinct >= 3
+    batch.fill("1")
+    batch.press("Tab")
+    page.shot("batch-of-three")
+
+
+def test_run_on_change_queues_one_run(page):
+    page.page.locator(".wb-mode select").select_option(label="Run (On Change)")
+    count = history_count(page)
+    click_button(page, "run")  # arms the mode and runs once
+    wait_runs(page, count + 1)
+    count += 1
+    page.page.mouse.click(*page.widget(SAMPLER, "steps", "right"))
+    wait_runs(page, count + 1)
+    time.sleep(2)  # let anything else it would wrongly queue show up
+    assert history_count(page) == count + 1
+    assert page.value("len(wb.queue.pending()) + (wb.queue.running() is not None)") == 0
+    page.shot("on-change-one-run")
+    page.page.locator(".wb-mode select").select_option(label="Run")
