@@ -185,6 +185,7 @@ def test_long_run_stopped(page):
 
 
 def test_run_selected_branch_only(page):
+    page.js("view.canvas.centerOnNode(view.session.byId.get(arg));", PREVIEW)
     page.page.mouse.click(*page.at(PREVIEW, 60, -12))  # its title
     for _ in range(100):
         if page.value("ed.canvas.selection") == [PREVIEW]:
@@ -211,26 +212,30 @@ def test_batch_of_three_random_seeds(page):
     batch.fill("3")
     batch.press("Tab")
     count = history_count(page)
-    images = page.page.locator(f".wb-gallery img[data-node='{PREVIEW}']").count()
+    before = page.page.evaluate(
+        "() => [...document.querySelectorAll('.wb-gallery img')].map(i => i.src)"
+    )
     click_button(page, "run")
     records = wait_runs(page, count + 3)[-3:]
     assert [r["status"] for r in records] == ["success"] * 3
     seeds = [r["seeds"][SAMPLER]["seed"] for r in records]
     assert len(set(seeds)) == 3
-    page.page.wait_for_function(
-        "(n) => document.querySelectorAll(`.wb-gallery img[data-node='PreviewImage_1']`).length >= n",
-        arg=images + 6,
+    new_images = (
+        "[...document.querySelectorAll(`.wb-gallery img[data-node='PreviewImage_1']`)]"
+        ".filter(i => !before.includes(i.src))"
     )
+    page.page.wait_for_function(f"(before) => {new_images}.length >= 6", arg=before)
     distinct = page.page.evaluate(
-        """async () => {
-            const imgs = [...document.querySelectorAll(`.wb-gallery img[data-node='PreviewImage_1']`)].slice(0, 6);
-            const hashes = await Promise.all(imgs.map(async (img) => {
+        f"""async (before) => {{
+            const imgs = {new_images};
+            const hashes = await Promise.all(imgs.map(async (img) => {{
                 const bytes = await (await fetch(img.src)).arrayBuffer();
                 const digest = await crypto.subtle.digest('SHA-256', bytes);
                 return [...new Uint8Array(digest)].join(',');
-            }));
+            }}));
             return new Set(hashes).size;
-        }"""
+        }}""",
+        before,
     )
     assert distinct >= 3
     batch.fill("1")

@@ -69,7 +69,6 @@ export class View {
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(this.box);
     this.resize();
-    if (session.graph._nodes.length) this.fit();
     model.send({ type: "hello", protocol: PROTOCOL }); // the kernel answers with the whole state
     el.__wbView = this; // for tests and benchmarks: the canvas, the session
   }
@@ -90,6 +89,10 @@ export class View {
     this.canvasEl.width = Math.round(width * dpr);
     this.canvasEl.height = Math.round(height * dpr);
     this.canvasEl.getContext("2d").scale(dpr, dpr);
+    if (!this.fitted && this.session.graph._nodes.length) {
+      this.fitted = true; // once the canvas has its size: the whole graph in view
+      this.fit();
+    }
     this.canvas.setDirty(true, true);
   }
 
