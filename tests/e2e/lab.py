@@ -67,16 +67,24 @@ class Lab:
             "WORKBENCH_DATA_DIR": str(workdir / "data"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
-        self.log = open(workdir / "jupyterlab.log", "wb")
+        self.log = open(workdir / "jupyterlab.log", "wb")  # noqa: SIM115 (closed in close())
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-                "--ip=127.0.0.1", f"--port={self.port}",
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--allow-root",
+                "--ip=127.0.0.1",
+                f"--port={self.port}",
                 f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={root}",
                 "--LabApp.expose_app_in_browser=True",
             ],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=root,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=root,
         )
         self._wait_ready()
 
@@ -113,6 +121,7 @@ class Page:
         self.lab = lab
         self.artifacts = artifacts
         self.shots = 0
+        self.editor = 0  # which editor of the page (in document order) the helpers look at
 
     def open(self, notebook: str) -> None:
         self.page.goto(f"{self.lab.url}/lab/tree/{notebook}?token={self.lab.token}")
@@ -132,6 +141,22 @@ class Page:
             " return nb.widgets.every(c => c.model.type !== 'code' || c.model.executionCount)"
             " && jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'; }",
             timeout=timeout * 1000,
+        )
+
+    def run_cell(self, index: int) -> None:
+        """Run the notebook's cell ``index`` (0-based) and wait until the kernel is idle."""
+        self.page.evaluate(
+            "async (i) => { const panel = jupyterapp.shell.currentWidget;"
+            " panel.content.activeCellIndex = i;"
+            " await jupyterapp.commands.execute('notebook:run-cell'); }",
+            index,
+        )
+        self.page.wait_for_function(
+            "(i) => { const panel = jupyterapp.shell.currentWidget;"
+            " return panel.content.widgets[i].model.executionCount"
+            " && panel.sessionContext.session.kernel.status === 'idle'; }",
+            arg=index,
+            timeout=600_000,
         )
 
     def kernel(self, code: str, timeout: float = 120) -> str:
@@ -160,22 +185,24 @@ class Page:
     def show_editor(self) -> None:
         """Scroll the canvas to the top of the notebook's view (mouse actions need it seen)."""
         self.page.evaluate(
-            "() => document.querySelector('.wb-canvas-box').scrollIntoView({block: 'start'})"
+            "(i) => document.querySelectorAll('.wb-canvas-box')[i].scrollIntoView({block: 'start'})",
+            self.editor,
         )
         self.page.wait_for_timeout(300)  # the notebook's windowing settles
 
     def js(self, body: str, arg=None):
         """Evaluate ``body`` with ``view`` (the editor's first view) in scope."""
         return self.page.evaluate(
-            f"(arg) => {{ const view = document.querySelector('.wb-editor').__wbView; {body} }}",
-            arg,
+            f"([arg, index]) => {{ const view ="
+            f" document.querySelectorAll('.wb-editor')[index].__wbView; {body} }}",
+            [arg, self.editor],
         )
 
     def wait_js(self, predicate: str, arg=None, timeout: float = 60) -> None:
         self.page.wait_for_function(
-            f"(arg) => {{ const el = document.querySelector('.wb-editor');"
+            f"([arg, index]) => {{ const el = document.querySelectorAll('.wb-editor')[index];"
             f" const view = el && el.__wbView; if (!view) return false; {predicate} }}",
-            arg=arg,
+            arg=[arg, self.editor],
             timeout=timeout * 1000,
         )
 

@@ -123,16 +123,17 @@ def test_run_shows_previews(page):
     (record,) = wait_runs(page, base + 1)
     assert record["status"] == "success"
     assert {SAMPLER, PREVIEW, state["added"]} <= set(record["executed"])
-    page.wait_js("return view.session.previews.has(arg[0]) && view.session.previews.has(arg[1]);",
-                 [PREVIEW, state["added"]])
+    page.wait_js(
+        "return view.session.previews.has(arg[0]) && view.session.previews.has(arg[1]);",
+        [PREVIEW, state["added"]],
+    )
     page.page.wait_for_function(
         "(n) => document.querySelectorAll('.wb-gallery img').length > n"
         " && [...document.querySelectorAll('.wb-gallery img')].every(i => i.complete && i.naturalWidth > 0)",
         arg=gallery,
     )
     printed = page.kernel(
-        "r = wb.queue.history()[-1]\n"
-        f"print(r['status'], len(r['outputs'][{PREVIEW!r}]['images']))"
+        f"r = wb.queue.history()[-1]\nprint(r['status'], len(r['outputs'][{PREVIEW!r}]['images']))"
     )
     assert printed.split() == ["success", "2"]
     page.shot("run-previews")
@@ -160,26 +161,40 @@ def test_changed_value_reruns_only_downstream(page):
     click_button(page, "run")
     record = wait_runs(page, count + 1)[-1]
     assert sorted(record["executed"]) == sorted([SHAPES, state["added"]])
-    assert {SAMPLER, PREVIEW, "EmptyPixelLatent_1", "SafetensorsModelLoader_1"} <= set(record["cached"])
-    page.wait_js("const s = view.session.status; return s.get(arg[0])?.state === 'cached'"
-                 " && s.get(arg[1])?.state === 'ran';", [SAMPLER, SHAPES])
+    assert {SAMPLER, PREVIEW, "EmptyPixelLatent_1", "SafetensorsModelLoader_1"} <= set(
+        record["cached"]
+    )
+    page.wait_js(
+        "const s = view.session.status; return s.get(arg[0])?.state === 'cached'"
+        " && s.get(arg[1])?.state === 'ran';",
+        [SAMPLER, SHAPES],
+    )
     page.shot("only-downstream-ran")
 
 
 def test_long_run_stopped(page):
     page.kernel(f"g.node({SAMPLER!r}).set(steps=1000)")
-    page.wait_js("return view.session.byId.get(arg).widgets.find(w => w.name === 'steps').value === 1000;",
-                 SAMPLER)
+    page.wait_js(
+        "return view.session.byId.get(arg).widgets.find(w => w.name === 'steps').value === 1000;",
+        SAMPLER,
+    )
     count = history_count(page)
     click_button(page, "run")
-    page.wait_js("const s = view.session.status.get(arg); return s && s.state === 'running'"
-                 " && view.session.byId.get(arg).progress > 0;", SAMPLER, timeout=120)
+    page.wait_js(
+        "const s = view.session.status.get(arg); return s && s.state === 'running'"
+        " && view.session.byId.get(arg).progress > 0;",
+        SAMPLER,
+        timeout=120,
+    )
     page.shot("long-run-progress")
     click_button(page, "stop")
     record = wait_runs(page, count + 1)[-1]
     assert record["status"] == "interrupted"
-    page.wait_js("return view.session.byId.get(arg).progress === undefined"
-                 " && view.session.status.get(arg)?.state !== 'running';", SAMPLER)
+    page.wait_js(
+        "return view.session.byId.get(arg).progress === undefined"
+        " && view.session.status.get(arg)?.state !== 'running';",
+        SAMPLER,
+    )
     page.kernel(f"g.node({SAMPLER!r}).set(steps=6)")
     page.shot("long-run-stopped")
 

@@ -108,8 +108,14 @@ def test_canvas_edits_change_the_graph_once_and_are_not_echoed(wb):
         ops=[
             {"op": "set_inputs", "id": "number_1", "inputs": {"value": 7}},
             {"op": "set_ui", "id": "show_1", "ui": {"pos": [900, 40]}},
-            {"op": "add_node", "id": "12", "class_type": "number", "inputs": {"value": 3},
-             "ui": {"pos": [0, 400]}, "control": {}},
+            {
+                "op": "add_node",
+                "id": "12",
+                "class_type": "number",
+                "inputs": {"value": 3},
+                "ui": {"pos": [0, 400]},
+                "control": {},
+            },
             {"op": "set_inputs", "id": "noisy_1", "inputs": {"x": ["12", 0]}},
         ],
     )
@@ -209,7 +215,10 @@ def test_status_marks_cached_running_ran_and_drops_progress_after_an_interrupt()
     status.on_event(_event("progress", node="b", value=1, max=4, timestamp=1010))
     message, _, _ = status.take()
     assert message["reset"]
-    assert message["nodes"] == {"a": {"state": "cached"}, "b": {"state": "running", "progress": 0.25}}
+    assert message["nodes"] == {
+        "a": {"state": "cached"},
+        "b": {"state": "running", "progress": 0.25},
+    }
     status.on_event(_event("executing", node="c", timestamp=1250))
     assert status.nodes["b"] == {"state": "ran", "ms": 250}
     status.on_event(_event("progress", node="c", value=1, max=2, timestamp=1260))
@@ -263,7 +272,9 @@ def test_previews_are_png_bytes_at_most_512_px(wb, tmp_path):
     out = folders.get_directory("output")
     os.makedirs(out, exist_ok=True)
     PILImage.new("RGB", (1024, 64), "red").save(f"{out}/big.png")
-    (image,) = output_images({"images": [{"filename": "big.png", "subfolder": "", "type": "output"}]})
+    (image,) = output_images(
+        {"images": [{"filename": "big.png", "subfolder": "", "type": "output"}]}
+    )
     assert PILImage.open(io.BytesIO(image)).size == (512, 32)
     escaping = {"images": [{"filename": "../../secret.png", "subfolder": "", "type": "output"}]}
     assert output_images(escaping) == []
@@ -277,7 +288,9 @@ def test_queue_panel_gets_deltas_of_a_thousand_jobs(wb):
     first = wb.queue.submit(g.to_prompt())[0]
     jobs = []
     for i in range(1000):
-        jobs += wb.queue.submit({**g.to_prompt(), "number_1": {"class_type": "number", "inputs": {"value": i}}})
+        jobs += wb.queue.submit(
+            {**g.to_prompt(), "number_1": {"class_type": "number", "inputs": {"value": i}}}
+        )
     delta = view.delta()
     assert len(delta["added"]) == 1001 and delta["removed"] == []
     assert [e["id"] for e in delta["added"][:2]] == [first.id, jobs[0].id]

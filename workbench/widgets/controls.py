@@ -43,10 +43,13 @@ class Editor(w.VBox):
             description="Run selected", tooltip="Run the selected nodes' branches only (Alt+Enter)"
         )
         self.stop_button = w.Button(
-            description="✕", tooltip="Interrupt the running job (and leave the auto mode)",
+            description="✕",
+            tooltip="Interrupt the running job (and leave the auto mode)",
             layout=w.Layout(width="44px"),
         )
-        self.clear_button = w.Button(description="Clear pending", tooltip="Remove every pending job")
+        self.clear_button = w.Button(
+            description="Clear pending", tooltip="Remove every pending job"
+        )
         for button, name in [
             (self.run_button, "run"),
             (self.batch_count, "batch-count"),

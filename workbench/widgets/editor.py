@@ -245,7 +245,13 @@ class GraphEditor(anywidget.AnyWidget):
 
     def _send_images(self, node_id: str, kind: str, images: list[bytes]) -> None:
         self.send(
-            {"type": "preview", "node": node_id, "kind": kind, "mime": "image/png", "count": len(images)},
+            {
+                "type": "preview",
+                "node": node_id,
+                "kind": kind,
+                "mime": "image/png",
+                "count": len(images),
+            },
             buffers=images,
         )
 

@@ -41,16 +41,14 @@ def place(nodes: dict[str, dict], defs: dict) -> dict[str, list[float]]:
             return depth[node_id]
         if node_id in seen or node_id not in nodes:  # a cycle or a dangling link
             return 0
-        producers = [
-            v[0] for v in (nodes[node_id].get("inputs") or {}).values() if is_link(v)
-        ]
+        producers = [v[0] for v in (nodes[node_id].get("inputs") or {}).values() if is_link(v)]
         d = 1 + max((depth_of(p, seen | {node_id}) for p in producers), default=-1)
         depth[node_id] = d
         return d
 
     placed: dict[str, list[float]] = {}
     bottom: dict[int, float] = {}  # column -> lowest y taken
-    for node_id, node in nodes.items():
+    for node in nodes.values():
         pos = (node.get("ui") or {}).get("pos")
         if isinstance(pos, (list, tuple)) and len(pos) == 2:
             column = round(pos[0] / COLUMN)

@@ -26,6 +26,7 @@ from engine.seeds import plan_seeds, with_seeds
 from ..graph import Graph, terminal_nodes
 
 MODES = ("run", "change", "instant")
+CHANGE_DEBOUNCE = 0.03  # seconds
 
 
 class Runner:
@@ -64,16 +65,22 @@ class Runner:
         returns the jobs, or None if nothing was queued (invalid, or nothing selected)."""
         prompt = self.graph.to_prompt()
         if selected is not None and not [n for n in selected if n in prompt]:
-            self._show_errors({"type": "errors", "message": "Select the nodes to run first.", "nodes": {}})
+            self._show_errors(
+                {"type": "errors", "message": "Select the nodes to run first.", "nodes": {}}
+            )
             return None
         targets = self.targets(prompt, selected)
         if not self.validate(prompt, targets):
             return None
         if not front:
-            jobs = self.wb.run(self.graph, outputs=targets, number=number, wait=False, progress=False)
+            jobs = self.wb.run(
+                self.graph, outputs=targets, number=number, wait=False, progress=False
+            )
             return jobs if isinstance(jobs, list) else [jobs]
         control = self.graph.seed_control()
-        jobs = self.queue.submit(prompt, outputs=targets, number=number, front=True, seed_control=control)
+        jobs = self.queue.submit(
+            prompt, outputs=targets, number=number, front=True, seed_control=control
+        )
         self._write_back(jobs[-1].next_seeds)
         return jobs
 
@@ -110,7 +117,9 @@ class Runner:
         self.armed = mode
         self._projection = self.projection()
         if mode == "change":
-            self.queue.auto_queue("change", self._auto_prompt, targets)
+            # A short debounce: a canvas edit arrives as one message, a burst of code
+            # edits within 30 ms still makes one run.
+            self.queue.auto_queue("change", self._auto_prompt, targets, debounce=CHANGE_DEBOUNCE)
             self.run(1)
         else:
             self.queue.auto_queue("instant", self._auto_prompt, targets)

@@ -85,7 +85,9 @@ class RunStatus:
             elif kind == "execution_error":
                 self._finish_running(event, ok=False)
                 node_id = data.get("node_id")
-                message = f"{data.get('exception_type', 'Error')}: {data.get('exception_message', '')}"
+                message = (
+                    f"{data.get('exception_type', 'Error')}: {data.get('exception_message', '')}"
+                )
                 if node_id is not None:
                     self._set(node_id, {"state": "error", "message": message})
                 self.errors = {"message": message, "nodes": {node_id: {"message": message}}}
