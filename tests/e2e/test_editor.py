@@ -271,3 +271,112 @@ def test_run_on_change_queues_one_run(page):
     assert page.value("len(wb.queue.pending()) + (wb.queue.running() is not None)") == 0
     page.shot("on-change-one-run")
     page.page.locator(".wb-mode select").select_option(label="Run")
+
+
+def test_a_code_edit_keeps_the_canvas_its_selection_and_view(page):
+    page.js("view.canvas.centerOnNode(view.session.byId.get(arg));", SAMPLER)
+    page.page.mouse.click(*page.at(SAMPLER, 60, -12))
+    page.wait_js("return Object.keys(view.canvas.selected_nodes).length === 1;")
+    before = page.js(
+        "const n = view.session.byId.get(arg); n.__same = true;"
+        " return [Object.values(view.canvas.selected_nodes).map(n => n.wbId),"
+        " [...view.canvas.ds.offset], view.canvas.ds.scale];",
+        SAMPLER,
+    )
+    page.kernel(f"g.node({SAMPLER!r}).set(steps=7)")
+    page.wait_js(
+        "return view.session.byId.get(arg).widgets.find(w => w.name === 'steps').value === 7;",
+        SAMPLER,
+    )
+    after = page.js(
+        "return [Object.values(view.canvas.selected_nodes).map(n => n.wbId),"
+        " [...view.canvas.ds.offset], view.canvas.ds.scale, view.session.byId.get(arg).__same];",
+        SAMPLER,
+    )
+    assert after == [*before, True]  # same node object, same selection, same view
+    page.shot("code-edit-kept-view")
+
+
+def test_keys_on_the_canvas_stay_there_and_ctrl_enter_runs(page):
+    cells = page.page.evaluate("() => jupyterapp.shell.currentWidget.content.widgets.length")
+    page.page.mouse.click(*page.at(SHAPES, 420, 60))  # empty canvas: focus, no selection
+    for key in ["b", "a", "d", "d", "m"]:
+        page.page.keyboard.press(key)
+    page.page.wait_for_timeout(300)
+    assert (
+        page.page.evaluate("() => jupyterapp.shell.currentWidget.content.widgets.length") == cells
+    )
+    count = history_count(page)
+    page.page.keyboard.press("Control+Enter")
+    assert wait_runs(page, count + 1)[-1]["status"] == "success"
+    page.shot("keys-stayed-on-canvas")
+
+
+def test_an_unknown_node_type_shows_as_a_missing_placeholder_with_its_values(page):
+    page.kernel(
+        'g.apply({"op": "add_node", "id": "99", "class_type": "SomePackSampler",'
+        ' "inputs": {"strength": 0.5, "image": ["GenerateShapes_1", 0]}, "ui": {"pos": [0, 650]}})'
+    )
+    page.wait_js("return view.session.byId.has('99');")
+    assert page.js(
+        "const n = view.session.byId.get('99');"
+        " return [n.wbMissing, n.wbInputs.strength, n.title, n.inputs.map(i => i.name)];"
+    ) == [True, 0.5, "SomePackSampler (missing)", ["image"]]
+    page.js("view.canvas.centerOnNode(view.session.byId.get('99'));")
+    page.shot("missing-node")
+    page.kernel('g.remove("99")')
+    page.wait_js("return !view.session.byId.has('99');")
+
+
+def test_sharp_at_device_pixel_ratio_2(page):
+    cdp = page.page.context.new_cdp_session(page.page)
+    cdp.send(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1400, "height": 1500, "deviceScaleFactor": 2, "mobile": False},
+    )
+    try:
+        page.wait_js(
+            "return window.devicePixelRatio === 2"
+            " && view.canvasEl.width === Math.round(view.box.clientWidth * 2);"
+        )
+        page.shot("device-pixel-ratio-2")
+    finally:
+        cdp.send("Emulation.clearDeviceMetricsOverride")
+    page.wait_js("return view.canvasEl.width === Math.round(view.box.clientWidth);")
+
+
+def test_two_views_share_one_graph_and_a_cleared_view_stops_drawing(page):
+    index = page.page.evaluate(
+        """async () => {
+            const panel = jupyterapp.shell.currentWidget, nb = panel.content;
+            const n = nb.widgets.length;
+            nb.model.sharedModel.insertCell(n, {cell_type: 'code', source: 'ed.canvas'});
+            nb.activeCellIndex = n;
+            await jupyterapp.commands.execute('notebook:run-cell');
+            return n;
+        }"""
+    )
+    page.page.wait_for_function("() => document.querySelectorAll('.wb-editor').length === 2")
+    page.wait_js(
+        "const second = document.querySelectorAll('.wb-editor')[1].__wbView;"
+        " return second && second.session === view.session && second.canvas.is_rendering;"
+    )
+    page.kernel(f"g.set_ui({SHAPES!r}, title='shapes, renamed in code')")
+    page.wait_js(
+        "return [...document.querySelectorAll('.wb-editor')].every(el =>"
+        " el.__wbView.session.byId.get(arg).title === 'shapes, renamed in code');",
+        SHAPES,
+    )
+    page.page.evaluate(
+        """async (n) => {
+            window.__second = document.querySelectorAll('.wb-editor')[1].__wbView;
+            const nb = jupyterapp.shell.currentWidget.content;
+            nb.activeCellIndex = n;
+            await jupyterapp.commands.execute('notebook:clear-cell-output');
+        }""",
+        index,
+    )
+    page.page.wait_for_function("() => document.querySelectorAll('.wb-editor').length === 1")
+    page.page.wait_for_function("() => window.__second.canvas.is_rendering === false")
+    assert page.js("return view.canvas.is_rendering;")  # the first view draws on
+    page.shot("second-view-cleared")

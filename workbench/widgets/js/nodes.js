@@ -88,19 +88,25 @@ export function buildNode(node, def, session) {
   decorate(node, session);
 }
 
+/** One badge object per node and place, made again only when its text changes (they are
+ * asked for on every frame: thousands of nodes must not allocate thousands of badges). */
+function badge(node, place, text, fgColor, bgColor) {
+  const cache = (node.wbBadges ??= {});
+  const key = `${text}|${bgColor}`;
+  if (cache[place]?.key !== key) cache[place] = { key, badge: new LGraphBadge({ text, fgColor, bgColor }) };
+  return cache[place].badge;
+}
+
 /** Status marks: the id badge, "cached" / "ran in X ms", and the outline of its state. */
 export function decorate(node, session) {
   node.badges = [
-    () => new LGraphBadge({ text: `#${node.wbId ?? "?"}`, fgColor: "#ccc", bgColor: "#444" }),
+    () => badge(node, "id", `#${node.wbId ?? "?"}`, "#ccc", "#444"),
     () => {
       const status = session.status.get(node.wbId);
-      if (!status) return new LGraphBadge({ text: "" });
-      if (status.state === "cached") return new LGraphBadge({ text: "cached", fgColor: "#fff", bgColor: "#2a6" });
-      if (status.state === "ran") {
-        return new LGraphBadge({ text: `${Math.round(status.ms ?? 0)} ms`, fgColor: "#fff", bgColor: "#36a" });
-      }
-      if (status.state === "error") return new LGraphBadge({ text: "error", fgColor: "#fff", bgColor: "#a22" });
-      return new LGraphBadge({ text: "" });
+      if (status?.state === "cached") return badge(node, "run", "cached", "#fff", "#2a6");
+      if (status?.state === "ran") return badge(node, "run", `${Math.round(status.ms ?? 0)} ms`, "#fff", "#36a");
+      if (status?.state === "error") return badge(node, "run", "error", "#fff", "#a22");
+      return badge(node, "run", "", "#fff", "#000");
     },
   ];
   node.strokeStyles = {

@@ -66,6 +66,12 @@ export class View {
       onNotice: (text) => this.say(text),
     };
     session.listeners.add(this.listener);
+    // A new devicePixelRatio (browser zoom, another screen) does not always come with an
+    // event: it is looked at twice a second.
+    this.listen(window, "resize", () => this.resize());
+    this.dprTimer = setInterval(() => {
+      if (window.devicePixelRatio !== this.dpr) this.resize();
+    }, 500);
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(this.box);
     this.resize();
@@ -80,6 +86,7 @@ export class View {
 
   /** The canvas bitmap is CSS size × devicePixelRatio; LiteGraph draws in CSS pixels. */
   resize() {
+    this.dpr = window.devicePixelRatio;
     const dpr = Math.max(window.devicePixelRatio || 1, 1);
     const width = this.box.clientWidth;
     const height = this.box.clientHeight;
@@ -199,6 +206,7 @@ export class View {
   }
 
   dispose() {
+    clearInterval(this.dprTimer);
     this.canvas.stopRendering?.();
     this.canvas.unbindEvents?.();
     this.canvas.graph?.detachCanvas?.(this.canvas);
