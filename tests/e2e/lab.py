@@ -58,6 +58,10 @@ class Lab:
         (settings / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False})
         )
+        # Widget state saved with the notebook: a reopened notebook shows the editor's graph.
+        widgets = workdir / "settings" / "@jupyter-widgets" / "jupyterlab-manager"
+        widgets.mkdir(parents=True)
+        (widgets / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
         env = {
             **os.environ,
             "JUPYTER_CONFIG_DIR": str(workdir / "config"),
@@ -87,6 +91,10 @@ class Lab:
             cwd=root,
         )
         self._wait_ready()
+
+    @property
+    def root(self) -> Path:
+        return self.workdir / "root"
 
     @property
     def url(self) -> str:

@@ -7,6 +7,7 @@ tests/e2e/artifacts/test_editor/.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -380,3 +381,26 @@ def test_two_views_share_one_graph_and_a_cleared_view_stops_drawing(page):
     page.page.wait_for_function("() => window.__second.canvas.is_rendering === false")
     assert page.js("return view.canvas.is_rendering;")  # the first view draws on
     page.shot("second-view-cleared")
+
+
+def test_a_saved_notebook_reopens_with_the_graph_without_its_kernel(page):
+    page.page.evaluate("async () => { await jupyterapp.commands.execute('docmanager:save'); }")
+    saved = json.loads((page.lab.root / "04_editor.ipynb").read_text())
+    states = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    snapshots = [s["state"]["snapshot"] for s in states.values() if "snapshot" in s["state"]]
+    assert snapshots and {SAMPLER, PREVIEW, SHAPES} <= set(snapshots[0]["nodes"])
+    page.page.evaluate(
+        """async () => {
+            const panel = jupyterapp.shell.currentWidget;
+            await panel.sessionContext.shutdown();
+            panel.dispose();
+            await jupyterapp.commands.execute('docmanager:open',
+                {path: '04_editor.ipynb', factory: 'Notebook'});
+        }"""
+    )
+    page.page.wait_for_function("() => document.querySelectorAll('.wb-editor').length === 1")
+    page.wait_js(
+        "return view.session.byId.has(arg[0]) && view.session.byId.has(arg[1]);", [SAMPLER, SHAPES]
+    )
+    page.show_editor()
+    page.shot("reopened-without-kernel")

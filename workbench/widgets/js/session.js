@@ -203,8 +203,41 @@ export class Session {
     } finally {
       this.applying = false;
     }
-    this.agree();
+    for (const op of ops) this.agreeOn(op);
     this.redraw();
+  }
+
+  /** `known` takes what `op` changed, and only that: a drag under way (or any other edit
+   * not yet diffed) stays a difference, to be sent when it ends. */
+  agreeOn(op) {
+    const node = this.byId.get(op.id);
+    const known = this.known.get(op.id);
+    if (op.op === "add_node") {
+      if (node) this.known.set(op.id, this.nodeState(node));
+      return;
+    }
+    if (op.op === "remove_node") {
+      this.known.delete(op.id);
+      for (const [id, state] of this.known) {
+        const consumer = this.byId.get(id);
+        if (consumer && Object.values(state.inputs).some((v) => isLink(v) && v[0] === op.id)) {
+          state.inputs = this.nodeState(consumer).inputs; // its links to the node went with it
+        }
+      }
+      return;
+    }
+    if (!node || !known) return;
+    const now = this.nodeState(node);
+    const take = (part, keys) => {
+      for (const key of keys) {
+        if (key in now[part]) known[part][key] = now[part][key];
+        else delete known[part][key];
+      }
+    };
+    if (op.op === "set_inputs") take("inputs", Object.keys(op.inputs || {}));
+    else if (op.op === "remove_input") take("inputs", [op.name]);
+    else if (op.op === "set_ui") take("ui", Object.keys(op.ui || {}));
+    else if (op.op === "set_control") take("control", [op.input]);
   }
 
   /** `known` := the canvas, for every node (after kernel edits, which may touch neighbours). */

@@ -175,21 +175,33 @@ export class View {
     e.stopPropagation();
   }
 
-  /** Hovering a failed node shows its error. */
+  /** Hovering a node shows its error, else the tooltip of the widget, socket or title under
+   * the pointer (from the node type's spec). */
   hover(e) {
     const [x, y] = this.canvas.convertEventToCanvasOffset(e);
     const node = this.session.graph.getNodeOnPos(x, y);
-    const id = node?.wbId;
-    const error = id != null ? this.session.errors.get(id) ?? this.errorOf(id) : null;
-    if (!error) {
+    const text = node ? this.tooltipOf(node, x, y) : "";
+    if (!text) {
       this.tooltip.style.display = "none";
       return;
     }
     const rect = this.box.getBoundingClientRect();
-    this.tooltip.textContent = error.message + (error.inputs?.length ? ` (${error.inputs.join(", ")})` : "");
+    this.tooltip.textContent = text;
     this.tooltip.style.left = `${e.clientX - rect.left + 12}px`;
     this.tooltip.style.top = `${e.clientY - rect.top + 12}px`;
     this.tooltip.style.display = "block";
+  }
+
+  tooltipOf(node, x, y) {
+    const id = node.wbId;
+    const error = id != null ? this.session.errors.get(id) ?? this.errorOf(id) : null;
+    if (error) return error.message + (error.inputs?.length ? ` (${error.inputs.join(", ")})` : "");
+    const widget = node.getWidgetOnPos?.(x, y);
+    if (widget?.tooltip) return widget.tooltip;
+    const slot = node.getInputOnPos?.([x, y]) ?? node.getOutputOnPos?.([x, y]);
+    if (slot?.tooltip) return slot.tooltip;
+    if (y < node.pos[1] && node.wbDef?.description) return node.wbDef.description;
+    return "";
   }
 
   errorOf(id) {
