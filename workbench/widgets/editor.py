@@ -31,6 +31,7 @@ from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+MAX_DROP_BYTES = 64 * 2**20  # a dropped file larger than this is refused
 
 
 class GraphEditor(anywidget.AnyWidget):
@@ -134,14 +135,7 @@ class GraphEditor(anywidget.AnyWidget):
             elif kind == "cancel":
                 self.workbench.queue.cancel(str(content.get("job")))
             elif kind == "drop":
-                self.send(
-                    {
-                        "type": "errors",
-                        "message": "Opening a dropped workflow needs the workflow reader "
-                        "(wb.open), which this version does not have yet.",
-                        "nodes": {},
-                    }
-                )
+                self._drop(str(content.get("name") or "dropped file"), buffers)
             else:
                 log.warning("editor: unknown message %r", kind)
         except Exception as exc:  # never a traceback in the kernel for a canvas message
@@ -187,6 +181,55 @@ class GraphEditor(anywidget.AnyWidget):
                 self._updates.flush_now()
                 self.send(self.state_message())
                 return
+
+    def _drop(self, name: str, buffers: list) -> None:
+        """A workflow JSON or a ComfyUI PNG dropped on the canvas: opened with ``wb.open``
+        into this editor's graph (its nodes replace the graph's; ``g`` in code sees them)."""
+        opener = getattr(self.workbench, "open", None)
+        if opener is None:
+            self.show_errors(
+                {
+                    "type": "errors",
+                    "message": f"Cannot open {name}: opening workflows needs wb.open "
+                    "(the workflow reader), which this version does not have.",
+                    "nodes": {},
+                }
+            )
+            return
+        data = bytes(buffers[0]) if buffers else b""
+        if not data or len(data) > MAX_DROP_BYTES:
+            self.show_errors(
+                {
+                    "type": "errors",
+                    "message": f"Cannot open {name}: empty, or over {MAX_DROP_BYTES >> 20} MB.",
+                    "nodes": {},
+                }
+            )
+            return
+        is_png = data[:8] == b"\x89PNG\r\n\x1a\n"
+        try:
+            opened, report = opener(data if is_png else data.decode("utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            self.show_errors(
+                {"type": "errors", "message": f"Cannot open {name}: {exc}", "nodes": {}}
+            )
+            return
+        self.replace_with(opened)
+        problems = str(report).strip() if report is not None else ""
+        self.show_errors(
+            {"type": "errors", "message": f"Opened {name}. {problems}", "nodes": {}}
+            if problems
+            else None
+        )
+
+    def replace_with(self, other: Graph) -> None:
+        """Make this editor's graph hold ``other``'s nodes (ids, values, UI data, seed
+        policies), as edit ops: the canvas and code both see them."""
+        for node_id in list(self.graph):
+            self.graph.remove(node_id)
+        for node_id, state in other.state().items():
+            self.graph.apply({"op": "add_node", "id": node_id, **state})
+        self.graph.document = dict(getattr(other, "document", {}) or {})
 
     # --- engine events -> the canvas ---
 
