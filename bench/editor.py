@@ -132,7 +132,9 @@ def pan(page: Page) -> None:
     x, y = box["x"] + 5, box["y"] + box["height"] - 8  # the canvas's free bottom edge
     for label, zoom in [("all 2000 nodes in view", None), ("zoom 0.5", 0.5)]:
         visible = page.js(
-            "view.fit(); if (arg) view.canvas.ds.scale = arg; view.canvas.setDirty(true, true);"
+            "view.fit(); if (arg) { view.canvas.ds.scale = arg;"
+            " view.canvas.centerOnNode(view.session.graph._nodes[1010]); }"
+            " view.canvas.setDirty(true, true);"
             " view.canvas.draw(true, true); return view.canvas.visible_nodes.length;",
             zoom,
         )
