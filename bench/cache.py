@@ -23,6 +23,11 @@ Sections (``main`` prints each under its own heading):
      followed by one pass over the values (what the first node to use the
      tensor pays): the ratio to that is the like-for-like one. "cold" first
      drops the file's pages from the page cache (``posix_fadvise``).
+3. The cost of a miss: ``DiskCache.contains`` and ``get`` of a key that no
+   entry has, in a cache of 1,000 small entries (so its subfolders exist), per
+   call (``timeit``, best of ``--repeat``). The engine asks ``contains`` for
+   each node it will run; a miss looks for a file another process may have
+   written (issue 9, defect 10). A hit in the index is shown for reference.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import os
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import Callable
 
 # Run as a script, this file's folder comes first on sys.path, and bench/engine.py
@@ -170,6 +176,24 @@ def cached_rerun(repeat: int, size: int = 1000) -> None:
     )
 
 
+def miss_cost(repeat: int, entries: int = 1000, calls: int = 20_000) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        cache = DiskCache(directory, fsync=False)
+        for i in range(entries):
+            cache.put(f"{i:032x}", CacheEntry(None, [[i]]), "Bench")
+        absent = f"{entries * 7 + 3:032x}"
+        present = f"{entries // 2:032x}"
+        assert not cache.contains(absent) and cache.contains(present)
+        rows = [
+            ("contains(), a miss", lambda: cache.contains(absent)),
+            ("get(), a miss", lambda: cache.get(absent)),
+            ("contains(), a hit (reference)", lambda: cache.contains(present)),
+        ]
+        for name, call in rows:
+            seconds = min(timeit.repeat(call, number=calls, repeat=max(repeat, 3))) / calls
+            print(f"  {name:<32} {seconds * 1e6:6.2f} µs per call")
+
+
 def report(title: str, mb: float, rows: list[tuple[str, float]], baseline: int) -> None:
     reference = rows[baseline][1]
     print(f"  {title}:")
@@ -193,6 +217,10 @@ def main() -> None:
     print(f"== Disk-cache throughput, one {args.mb} MB float32 tensor (goal ≥ 0.8× safetensors)")
     print(f"  best of {args.repeat}; torch threads: {torch.get_num_threads()}")
     throughput(args.mb, args.repeat, args.dir)
+    print()
+
+    print("== A disk-cache miss: contains() and get() of a key no entry has")
+    miss_cost(args.repeat)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ itself, so an eviction mid-run never takes a value a running node needs.
   current prompt are never evicted before it ends.
 - ``ram``: every entry, evicting the least recently used while free memory
   (psutil) is under ``headroom`` bytes.
-- ``none``: nothing.
+- ``none``: nothing from one prompt to the next; within a prompt, identical
+  nodes (same signature) are still computed once, as ComfyUI does.
 """
 
 from __future__ import annotations
@@ -174,6 +175,28 @@ class RAMPressureCache(LRUCache):
         self.poll(force=True)
 
 
+class NoCache(OutputCache):
+    """``none``: entries live only while their prompt runs."""
+
+    def __init__(self):
+        self.entries: dict[str, CacheEntry] = {}
+
+    def get(self, key):
+        return self.entries.get(key)
+
+    def set(self, node_id, root_id, key, entry):
+        self.entries[key] = entry
+
+    def begin(self):
+        self.entries.clear()
+
+    def end(self, prompt_node_ids):
+        self.entries.clear()
+
+    def clear(self):
+        self.entries.clear()
+
+
 def default_ram_headroom() -> int:
     """4 GiB, or a quarter of the machine's memory if that is less."""
     return min(4 << 30, psutil.virtual_memory().total // 4)
@@ -187,5 +210,5 @@ def make_cache(strategy: str, lru_size: int = 100, ram_headroom: int | None = No
     if strategy == "ram":
         return RAMPressureCache(default_ram_headroom() if ram_headroom is None else ram_headroom)
     if strategy == "none":
-        return OutputCache()
+        return NoCache()
     raise ValueError(f"unknown cache strategy {strategy!r}: use classic, lru, ram or none")

@@ -77,6 +77,17 @@ class PersistentStore(Protocol):
 
 @dataclass
 class ExecutionResult:
+    """One prompt's outcome. Each node of the run is in at most one of:
+
+    - ``executed``: its code ran in this run: to its end, or until it failed (the
+      node that raised, async nodes still running when the run failed); a node
+      stopped by an interrupt is not counted (the error names it);
+    - ``cached``: served from a cache entry that existed when the run started (the
+      nodes of the ``execution_cached`` event, and cached nodes reached later);
+    - ``reused``: served from an identical node (same signature) computed earlier
+      in this run, as ComfyUI does; ComfyUI lists such a node nowhere.
+    """
+
     prompt_id: str
     status: str  # "success" | "error" | "interrupted" | "invalid"
     executed: set[str] = field(default_factory=set)
@@ -85,6 +96,7 @@ class ExecutionResult:
     error: dict | None = None
     node_errors: dict[str, dict] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    reused: set[str] = field(default_factory=set)
     trace: RunTrace | None = field(default=None, repr=False)  # what the signatures were made of
 
     @property
@@ -190,9 +202,9 @@ class Executor:
         result so far, ``interrupted`` at that node; None if that node's code is not running.
 
         Callable from any thread (the queue's watchdog; see the module docstring).
-        The node counts as executed (its code ran); ``error`` is the interrupted
-        run's (``node_id``, ``node_type``, ``executed``) with ``"stopping": True``:
-        the node had not returned. The run goes on until the node's call returns,
+        As for any interrupted run, the node stopped is not in ``executed``;
+        ``error`` is the interrupted run's (``node_id``, ``node_type``,
+        ``executed``) with ``"stopping": True``: the node had not returned. The run goes on until the node's call returns,
         then stops without storing it.
         """
         with self._state_lock:
@@ -250,7 +262,7 @@ class Executor:
         """
 
         def run() -> ExecutionResult:
-            with self._lock:
+            with self._lock, self.registry.scope():
                 return self._execute(
                     prompt, outputs, extra_data or {}, prompt_id or uuid.uuid4().hex
                 )
@@ -318,7 +330,10 @@ class Executor:
             self._drop_objects(validation.prompt.keys())
         result.executed = run.executed
         result.cached = run.cached - run.executed
-        result.outputs = run.ui
+        result.reused = run.reused - run.executed - result.cached
+        # The ui of the run's targets (every output node, on a full run): what a cold run
+        # shows too, whatever the cache holds of the nodes upstream of them.
+        result.outputs = {n: ui for n, ui in run.ui.items() if n in run.targets}
         result.timings = run.timings
         result.trace = RunTrace(
             keys=run.signatures.keys,
@@ -328,8 +343,10 @@ class Executor:
             cached=result.cached,
         )
         if result.status == "success":
-            self.events.emit("executing", prompt_id, node=None, display_node=None)
             self.events.emit("execution_success", prompt_id)
+        # Every run ends so, whatever its outcome (ComfyUI's server sends it after
+        # each prompt): a view clears its highlights on it.
+        self.events.emit("executing", prompt_id, node=None, display_node=None)
         return result
 
     def _drop_objects(self, prompt_node_ids) -> None:
@@ -350,8 +367,9 @@ class Executor:
 
 def _result_so_far(run: Run, node_id: str) -> ExecutionResult:
     """The interrupted result of ``run`` while ``node_id``'s code runs (see ``abandon``)."""
-    executed = set(run.executed) | {node_id}
+    executed = set(run.executed)  # the node stopped by the interrupt is not counted
     cached = run.cached - executed
+    reused = run.reused - executed - cached
     timings = dict(run.timings)
     started = run.started.get(node_id)
     if started is not None:
@@ -377,8 +395,9 @@ def _result_so_far(run: Run, node_id: str) -> ExecutionResult:
         "interrupted",
         executed=executed,
         cached=cached,
-        outputs=dict(run.ui),
+        outputs={n: ui for n, ui in run.ui.items() if n in run.targets},
         error=error,
         timings=timings,
+        reused=reused,
         trace=trace,
     )

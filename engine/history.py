@@ -18,9 +18,24 @@ short summaries (``jsonable``), so writing a record never fails on its content.
 
 On disk (``History(data_dir)``): ``<data_dir>/history.jsonl``, one record per
 line, appended and fsync'd per record, so a crash loses at most the record
-being written. Deletions append a ``{"deleted": prompt_id}`` line. Loading
-skips a corrupt or truncated line with a warning, never fails, and then
-rewrites the file without it. At most ``limit`` records are kept, and at most
+being written. Deletions append a ``{"deleted": prompt_id}`` line. Each line
+starts ``{"crc":"<8 hex digits>",``: the CRC32 of the rest of the line's
+bytes (as the disk cache's JSON entries), so a damaged line that still parses
+is detected. A line that does not start so was written before checksums: it
+is read unchecked if it holds only ``HistoryRecord`` fields (so a line whose
+``"crc"`` head was damaged is not taken for one), and the file is then
+rewritten with checksums. Blind spot: damage that removes exactly the whole
+head passes as such an older line (its fields are still validated).
+Appending first ends a last line that a crash left without its newline, so
+only the cut record is lost, not the next one too.
+
+Loading never fails: it skips and counts (``History.skipped``), all in one
+warning, each line that is not JSON, fails its checksum, or is not a record:
+``prompt_id`` must be a string, and every other ``HistoryRecord`` field
+present must have its type. The other fields are not required, since
+``append`` takes any dict with a ``prompt_id`` (the queue's records always
+have them all), and does not check types. Then it rewrites the file without
+the skipped lines. At most ``limit`` records are kept, and at most
 ``max_bytes`` of them as JSON (the newest record is always kept): the oldest
 are dropped from memory. Once the file holds more than twice as many lines or
 bytes it is compacted: rewritten from memory to a temporary file that
@@ -36,9 +51,14 @@ import json
 import logging
 import math
 import os
+import re
 import threading
+import types
+import typing
 import warnings
+import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 from .errors import summarize
@@ -64,10 +84,12 @@ class HistoryRecord(TypedDict):
     status: str
     prompt: dict
     targets: list[str] | None
+    seeds: dict[str, dict]  # node id -> {input: value} its seed policies gave the job
     extra_data: dict
     outputs: dict[str, dict]
     executed: list[str]
     cached: list[str]
+    reused: list[str]
     timings: dict[str, float]
     error: dict | None
     node_errors: dict[str, dict]
@@ -98,6 +120,7 @@ class History:
         self._lock = threading.Lock()  # guards the records, their sizes, the counts and the file
         self._lines = 0  # lines in the file (records and deletions), for compaction
         self._file_bytes = 0
+        self.skipped = 0  # lines the load skipped: corrupt, truncated, or not a record
         if self.path is not None:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             self._load()
@@ -129,9 +152,10 @@ class History:
         with a warning and the record is kept in memory.
         """
         record = jsonable(record)
-        line = _dumps(record)
+        record.pop("crc", None)  # the file's checksum field: a record cannot keep its own
+        line = _line(record)
         with self._lock:
-            self._keep(record["prompt_id"], record, _size(line))
+            self._keep(record["prompt_id"], record, len(line))
             if self.path is not None:
                 self._write_line(line)
         return record
@@ -141,7 +165,7 @@ class History:
             if self._forget(prompt_id) is None:
                 return False
             if self.path is not None:
-                self._write_line(_dumps({"deleted": prompt_id}))
+                self._write_line(_line({"deleted": prompt_id}))
             return True
 
     def clear(self) -> None:
@@ -178,6 +202,7 @@ class History:
         except FileNotFoundError:
             return
         bad: list[int] = []
+        unchecked = False  # a line without a checksum: rewrite the file with them
         lines = data.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
@@ -185,21 +210,18 @@ class History:
             if not raw.strip():
                 continue
             try:
-                entry = json.loads(raw)
-                if not isinstance(entry, dict):
-                    raise ValueError("not an object")
-                if "deleted" in entry:
-                    self._forget(entry["deleted"])
-                    continue
-                prompt_id = entry["prompt_id"]
-                if not isinstance(prompt_id, str):
-                    raise ValueError("prompt_id is not a string")
-            except Exception:  # bad JSON, bad encoding, nesting too deep, not a record
+                entry, checked = _parse(raw)
+            except Exception:  # bad JSON, bad encoding, nesting too deep, damaged, not a record
                 bad.append(number)
                 continue
-            self._keep(prompt_id, entry, len(raw) + 1)  # a replay: bounds as when appended
+            unchecked |= not checked
+            if "deleted" in entry:
+                self._forget(entry["deleted"])
+            else:  # a replay: bounds as when appended
+                self._keep(entry["prompt_id"], entry, len(raw) + 1)
         self._lines = len(lines)
         self._file_bytes = len(data)
+        self.skipped = len(bad)
         if bad:
             shown = ", ".join(map(str, bad[:5])) + (", ..." if len(bad) > 5 else "")
             warnings.warn(
@@ -208,20 +230,27 @@ class History:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        if bad or self._oversized():
+        if bad or unchecked or self._oversized():
             self._rewrite()
 
     def _oversized(self) -> bool:
         return self._lines > 2 * self.limit or self._file_bytes > 2 * self.max_bytes
 
-    def _write_line(self, line: str) -> None:
+    def _write_line(self, data: bytes) -> None:
         try:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
+            with open(self.path, "a+b") as f:
+                # A crash (or a failed write) may have left the last line without its
+                # newline: end it first, or this record would join it and both be lost.
+                end = f.seek(0, os.SEEK_END)
+                if end:
+                    f.seek(end - 1)
+                    if f.read(1) != b"\n":
+                        data = b"\n" + data
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             self._lines += 1
-            self._file_bytes += _size(line)
+            self._file_bytes += len(data)
             if self._oversized():
                 self._rewrite()
         except OSError as exc:
@@ -231,9 +260,9 @@ class History:
         """Replace the file by the records in memory (compaction, repair, clear)."""
         tmp = f"{self.path}.tmp"
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
+            with open(tmp, "wb") as f:
                 for record in self._records.values():
-                    f.write(_dumps(record) + "\n")
+                    f.write(_line(record))
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
@@ -244,13 +273,81 @@ class History:
             warnings.warn(f"could not rewrite history {self.path}: {exc}", RuntimeWarning, 3)
 
 
+_HEAD = re.compile(rb'\{"crc":"([0-9a-f]{8})",')
+
+
+def _line(entry: dict) -> bytes:
+    """``entry``'s line in the file, its checksum first and its newline included.
+
+    UTF-8, except that a lone surrogate (a str from bytes decoded with
+    ``surrogateescape``), which has none, is written as its JSON escape
+    ``\\udc80`` (it can only be inside a JSON string), read back as itself.
+    """
+    rest = _dumps(entry)[1:].encode("utf-8", "backslashreplace")  # entry is never empty
+    return b'{"crc":"%08x",' % zlib.crc32(rest) + rest + b"\n"
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def _size(line: str) -> int:
-    """Bytes of ``line`` in the file, newline included."""
-    return len(line.encode("utf-8", "surrogatepass")) + 1
+def _parse(raw: bytes) -> tuple[dict, bool]:
+    """The record or deletion a file line holds, and whether it had a checksum.
+
+    Raises ValueError if the line holds neither; see the module docstring.
+    """
+    head = _HEAD.match(raw)
+    if head is not None and int(head[1], 16) != zlib.crc32(raw[head.end() :]):
+        raise ValueError("checksum mismatch")
+    entry = json.loads(raw)
+    if type(entry) is not dict:
+        raise ValueError("not an object")
+    if head is not None:
+        del entry["crc"]
+    elif not entry.keys() <= _OLD_KEYS:
+        raise ValueError("no checksum, and a field no older version wrote")
+    if "deleted" in entry:
+        if type(entry["deleted"]) is not str:
+            raise ValueError("deleted is not a prompt id")
+        return entry, head is not None
+    if "prompt_id" not in entry:
+        raise ValueError("no prompt_id")
+    for name, check in _FIELD_CHECKS.items():
+        if name in entry and not check(entry[name]):
+            raise ValueError(f"{name} does not have its HistoryRecord type")
+    return entry, head is not None
+
+
+def _checker(kind: Any) -> Callable[[Any], bool]:
+    """A test of whether a JSON value has the type ``kind`` (a ``HistoryRecord`` annotation).
+
+    Built once per field: loading checks every record.
+    """
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is types.UnionType:
+        options = [_checker(k) for k in args]
+        return lambda value: any(check(value) for check in options)
+    if kind is type(None):
+        return lambda value: value is None
+    if kind is float:  # JSON writes 2.0 as 2.0, but a writer may give 2
+        return lambda value: type(value) is float or type(value) is int
+    if origin is list:
+        item = _checker(args[0])
+        return lambda value: type(value) is list and all(map(item, value))
+    if origin is dict:  # JSON keys are strings
+        item = _checker(args[1])
+        return lambda value: type(value) is dict and all(map(item, value.values()))
+    if origin is None and kind in (str, int, dict, list):
+        return lambda value: type(value) is kind  # exactly: bool is not an int here
+    # Fail at import, not by skipping every record: a new annotation needs a case here.
+    raise TypeError(f"no check for the HistoryRecord annotation {kind!r}")
+
+
+_FIELD_CHECKS = {
+    name: _checker(kind) for name, kind in typing.get_type_hints(HistoryRecord).items()
+}
+# What a line written before checksums can hold: a damaged "crc" key is not one of them.
+_OLD_KEYS = _FIELD_CHECKS.keys() | {"deleted"}
 
 
 def _fsync_dir(path: str) -> None:

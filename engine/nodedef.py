@@ -18,6 +18,13 @@ asks for a hidden input.
 Outputs: ``-> T`` is one output, ``-> tuple[A, B]`` (or a NamedTuple class) are
 several, ``-> None`` none. Return ``NodeOutput(...)`` to add a ``ui`` dict or
 an ``expand`` subgraph.
+
+What a function returns is checked against its declared output types
+(``engine.iotypes``: an IMAGE is a float tensor ``[B, H, W, C]``, an INT an int...;
+other types are not checked): a wrong value raises ``OutputTypeError`` naming
+the node that returned it, so the run's error is that node's, not the one
+downstream that could not use the value. An ``ExecutionBlocker`` passes, and so
+do the values of an ``expand`` result (links into the subgraph).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+from . import iotypes, progress
 from .fingerprint import code_fingerprint, digest, fingerprint
 from .graph import ExecutionBlocker
 
@@ -89,6 +97,10 @@ _SCALARS = {int: "INT", float: "FLOAT", str: "STRING", bool: "BOOLEAN"}
 
 class NodeSpecError(TypeError):
     """A ``@node`` function whose signature cannot become a node spec."""
+
+
+class OutputTypeError(TypeError):
+    """A ``@node`` function returned a value that is not of its declared output type."""
 
 
 def node(
@@ -153,15 +165,22 @@ def _node_class(fn, *, name, display_name, category, description, output, return
         return_names = tuple(returns)
     spec = {k: v for k, v in inputs.items() if v}
     outputs = len(return_types)
+    # (slot, check) of the outputs whose type has a check: the hot path loops over these only.
+    checks = tuple(
+        (slot, check)
+        for slot, check in enumerate(map(iotypes.checker, return_types))
+        if check is not None
+    )
+    declared = (name, return_types, return_names)
 
     if inspect.iscoroutinefunction(fn):
 
         async def run(**kwargs):
-            return _pack(await fn(**kwargs), outputs)
+            return _checked(_pack(await fn(**kwargs), outputs), checks, declared)
     else:
 
         def run(**kwargs):
-            return _pack(fn(**kwargs), outputs)
+            return _checked(_pack(fn(**kwargs), outputs), checks, declared)
 
     attributes = {
         "INPUT_TYPES": classmethod(lambda cls: spec),
@@ -202,6 +221,35 @@ def _pack(result: Any, outputs: int):
     if not isinstance(result, tuple) or len(result) != outputs:
         raise TypeError(f"expected a tuple of {outputs} values, got {type(result).__name__}")
     return result
+
+
+def _checked(packed: Any, checks: tuple, declared: tuple) -> Any:
+    """``packed`` if each value passes its output type's check; else ``OutputTypeError``."""
+    if not checks:
+        return packed
+    if type(packed) is tuple:
+        values = packed
+    elif isinstance(packed, dict) and "expand" not in packed:
+        values = packed["result"]
+    else:  # a blocker, or an expansion whose values link into its subgraph
+        return packed
+    for slot, check in checks:
+        if slot < len(values) and not check(values[slot]):
+            _refuse(declared, slot, values[slot])
+    return packed
+
+
+def _refuse(declared: tuple, slot: int, value: Any) -> None:
+    """Raise ``OutputTypeError`` for ``value`` at ``slot`` (a blocker stands for any type)."""
+    if isinstance(value, ExecutionBlocker):
+        return
+    name, return_types, return_names = declared
+    node_id = progress.current_node()
+    who = f"node {node_id} ({name})" if node_id is not None else f"node {name}"
+    raise OutputTypeError(
+        f"{who} returned {iotypes.describe(value)} as output {slot} {return_names[slot]!r}; "
+        f"{iotypes.value_problem(return_types[slot], value)}"
+    )
 
 
 def _input_spec(node_name: str, param: inspect.Parameter, hint: Any) -> tuple[str, tuple]:

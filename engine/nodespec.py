@@ -11,8 +11,9 @@ folder): ``NodeType.spec()`` calls it every time and parses it again only when
 it returned something different.
 
 Kinds. An input is a *widget* (a constant the editor shows and edits: INT,
-FLOAT, STRING, BOOLEAN, or a COMBO of choices) unless its options force a
-socket (``forceInput``); any other type (IMAGE, MODEL, ``"*"``, a pack's own
+FLOAT, STRING, BOOLEAN, or a COMBO of choices; or any type whose options name
+one of those as ``widgetType``, as V3's MultiType does) unless its options force
+a socket (``forceInput``); any other type (IMAGE, MODEL, ``"*"``, a pack's own
 type) is a *link*. Widgets can be linked too, and links can take constants
 in a prompt written by hand or by code; the kind says what the editor shows.
 *Hidden* inputs are not shown: the engine fills ``UNIQUE_ID``, ``PROMPT``,
@@ -209,6 +210,8 @@ def _input(name: str, entry: Any, section: str) -> InputSpec:
     else:
         input_type, options = entry, {}
     widget_type = "COMBO" if isinstance(input_type, list) else input_type
+    if options.get("widgetType") in WIDGET_TYPES:  # V3's MultiType with a widget: "INT,FLOAT"
+        widget_type = options["widgetType"]
     widget = (
         isinstance(widget_type, str)
         and type(widget_type) is str  # a pack's str subclass ("any type") is a socket

@@ -7,6 +7,9 @@ stops at a step boundary. Outside a run both calls do nothing.
 
 Events are coalesced to at most ``MAX_RATE`` per second per node; the last
 value is always delivered when the node finishes.
+
+``send(type, data)`` emits an event of a node's own (what a ComfyUI pack sends
+with ``PromptServer.send_sync``) on the bus of the run the node belongs to.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class NodeProgress:
 
     def check_interrupted(self) -> None:
         self._run.check_interrupted()
+
+    def send(self, type: str, data: dict) -> None:
+        self._run.emit_event(type, data)
 
     def update(self, value: float, total: float | None = None, preview: Any = None) -> None:
         self._run.check_interrupted()
@@ -78,3 +84,18 @@ def check_interrupted() -> None:
     channel = _current.get()
     if channel is not None:
         channel.check_interrupted()
+
+
+def current_node() -> str | None:
+    """The id of the node whose code runs in this context (None outside a run)."""
+    channel = _current.get()
+    return channel.node_id if channel is not None else None
+
+
+def send(type: str, data: dict) -> bool:
+    """Emit event ``type`` with ``data`` from the running node; False outside a run (not sent)."""
+    channel = _current.get()
+    if channel is None:
+        return False
+    channel.send(type, data)
+    return True

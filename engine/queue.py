@@ -621,6 +621,9 @@ class PromptQueue:
             self._publish_run_event(
                 Event.make("execution_error", job.id, **error, executed=[]), job
             )
+            self._publish_run_event(
+                Event.make("executing", job.id, node=None, display_node=None), job
+            )
             return ExecutionResult(job.id, "error", error=error)
 
     def _interrupted(self, job: Job) -> ExecutionResult:
@@ -632,6 +635,7 @@ class PromptQueue:
             "executed": sorted(executed),
         }
         self._publish_run_event(Event.make("execution_interrupted", job.id, **data), job)
+        self._publish_run_event(Event.make("executing", job.id, node=None, display_node=None), job)
         return ExecutionResult(job.id, "interrupted", executed=executed, error=data)
 
     def _interrupt(self, job: Job) -> None:
@@ -752,6 +756,7 @@ def _record(job: Job, result: ExecutionResult) -> dict:
         "outputs": result.outputs,
         "executed": sorted(result.executed),
         "cached": sorted(result.cached),
+        "reused": sorted(result.reused),
         "timings": result.timings,
         "error": result.error,
         "node_errors": result.node_errors,

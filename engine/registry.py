@@ -8,9 +8,11 @@ the cache reruns nodes of that type and what depends on them.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +48,7 @@ class NodeType:
     experimental: bool = False
     # The last spec parsed: a holder, so that a frozen NodeType can cache it.
     _spec: list = field(default_factory=lambda: [None], compare=False, repr=False)
+    registry: NodeRegistry | None = field(default=None, compare=False, repr=False)
 
     def globals_fingerprint(self) -> str:
         """The current values of the globals its code reads (changes rerun its nodes)."""
@@ -53,7 +56,8 @@ class NodeType:
 
     def input_types(self) -> dict:
         """``INPUT_TYPES()``, which may be dynamic (e.g. the files in a folder)."""
-        spec = self.cls.INPUT_TYPES()
+        with self.registry.scope() if self.registry is not None else contextlib.nullcontext():
+            spec = self.cls.INPUT_TYPES()
         if not isinstance(spec, dict):
             raise TypeError(f"{self.name}.INPUT_TYPES() returned {type(spec).__name__}, not a dict")
         return spec
@@ -69,12 +73,22 @@ class NodeType:
 
 
 class NodeRegistry:
-    """Node types by name. Thread-safe; shared by executors and editors."""
+    """Node types by name. Thread-safe; shared by executors and editors.
 
-    def __init__(self):
+    ``context``: a function returning a context manager that node code runs in:
+    every ``INPUT_TYPES()`` call and every run of an executor over this registry
+    (a session's folders: ``nodes.folders.using``). None: no context.
+    """
+
+    def __init__(self, context: Callable[[], AbstractContextManager] | None = None):
         self._types: dict[str, NodeType] = {}
         self._lock = threading.Lock()
         self.generation = 0  # bumped on every change, so views can tell they are stale
+        self.context = context
+
+    def scope(self) -> AbstractContextManager:
+        """The context node code of this registry runs in (see the class docstring)."""
+        return self.context() if self.context is not None else contextlib.nullcontext()
 
     def register(self, obj: Any = None, name: str | None = None, display_name: str | None = None):
         """Register a V1 class or a (``@node``) function; usable as a decorator.
@@ -90,7 +104,7 @@ class NodeRegistry:
         else:
             raise TypeError(f"cannot register {obj!r}: expected a node class or function")
         name = name or getattr(cls, "NODE_NAME", None) or cls.__name__
-        node_type = _describe(name, cls, display_name)
+        node_type = _describe(name, cls, display_name, self)
         with self._lock:
             self._types[name] = node_type
             self.generation += 1
@@ -129,7 +143,9 @@ class NodeRegistry:
         return {n: _object_info(self._types[n]) for n in names if n in self._types}
 
 
-def _describe(name: str, cls: type, display_name: str | None) -> NodeType:
+def _describe(
+    name: str, cls: type, display_name: str | None, registry: NodeRegistry | None = None
+) -> NodeType:
     for attribute in ("INPUT_TYPES", "RETURN_TYPES", "FUNCTION"):
         if not hasattr(cls, attribute):
             raise TypeError(f"node class {cls.__name__!r} has no {attribute}")
@@ -160,6 +176,7 @@ def _describe(name: str, cls: type, display_name: str | None) -> NodeType:
         python_module=getattr(cls, "RELATIVE_PYTHON_MODULE", None) or cls.__module__,
         deprecated=bool(getattr(cls, "DEPRECATED", False)),
         experimental=bool(getattr(cls, "EXPERIMENTAL", False)),
+        registry=registry,
     )
 
 

@@ -86,12 +86,19 @@ class Run:
         self.classes: dict[str, ClassInfo] = {}
         self.info = NodeInfos(self.make_info)  # node id -> NodeInfo, made on first use
         self.signatures = Signatures(
-            self.node_links, self.is_changed, executor.evidence, self.last.signatures
+            self.node_links,
+            self.is_changed,
+            executor.evidence,
+            self.last.signatures,
+            self.head_of,
+            self.consumers,
         )
         self.list = ExecutionList(self.links_of, self.available, self.node_type)
         self.values: dict[str, list] = {}  # node id -> outputs (a list per slot) at hand this run
-        self.executed = executor.executed_node_ids
-        self.cached: set[str] = set()
+        self.executed = executor.executed_node_ids  # nodes whose code started, however it ended
+        self.cached: set[str] = set()  # served from entries that existed when the run started
+        self.reused: set[str] = set()  # served from an identical node computed in this run
+        self.stored: set[str] = set()  # the keys this run stored
         self.ui: dict[str, dict] = {}
         self.timings: dict[str, float] = {}
         self.requested: dict[str, set[str]] = {}  # node -> lazy inputs it asked for
@@ -127,6 +134,11 @@ class Run:
             spec = self.validated_specs.get(node_type.name)  # None for expanded nodes' classes
             known = self.classes[node_type.name] = ClassInfo(node_type, spec)
         return known
+
+    def head_of(self, class_type: str) -> str:
+        """The current signature head of a class type (its code and globals)."""
+        node_type = self.ex.registry.get(class_type)
+        return self.class_info(node_type).head if node_type is not None else "missing"
 
     def node_links(self, node_id: str) -> NodeLinks:
         return self.info[node_id].signature_links
@@ -191,9 +203,9 @@ class Run:
             if entry is not None:
                 self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
         if entry is not None:
-            self.cached.add(node_id)
+            (self.reused if key in self.stored else self.cached).add(node_id)
             self.ex.outputs.claim(node_id, self.dynprompt.get_real_node_id(node_id), key)
-            if entry.ui and (node_id in self.targets or self.is_output(node_id)):
+            if entry.ui and node_id in self.targets:
                 self.ui[node_id] = entry.ui
         return entry
 
@@ -212,7 +224,12 @@ class Run:
             return
         for class_type in {node["class_type"] for node in self.prompt.values()}:
             spec = self.class_info(ex.registry.get(class_type))
-            if spec.volatile or spec.lazy or last.heads.get(class_type) != spec.head:
+            if (
+                spec.volatile
+                or spec.lazy
+                or class_type in ex.evidence.expanding  # its expansion's classes may have changed
+                or last.heads.get(class_type) != spec.head
+            ):
                 return
         self.signatures.adopt(last.keys, self.prompt)
         self.adopted = True
@@ -287,8 +304,10 @@ class Run:
     def run_node(self, node_id: str) -> bool:
         """Run (or serve from cache) the staged node; False if it must wait for more inputs."""
         info = self.info[node_id]
+        expanded = None
         if node_id in self.pending_subgraphs:
             outputs, ui = self.resolve_subgraph(node_id, info), {}
+            expanded = self.expansion_classes(node_id)
         elif node_id in self.pending_async:
             results = [
                 r.result() if isinstance(r, asyncio.Task) else r
@@ -315,7 +334,7 @@ class Run:
             if done is None:
                 return False
             outputs, ui = done
-        self.finish(info, outputs, ui)
+        self.finish(info, outputs, ui, expanded)
         return True
 
     def call_node(self, info: NodeInfo):
@@ -466,6 +485,32 @@ class Run:
         for producer in producers:
             self.list.add_strong_link(producer, node_id)
 
+    def expansion_ui(self, node_id: str) -> dict:
+        """The ui of the output nodes ``node_id``'s expansion made, merged in the order they ran."""
+        parents = self.dynprompt.ephemeral_parents
+        merged: dict[str, list] = {}
+        for child, ui in self.ui.items():
+            parent = parents.get(child)
+            while parent is not None and parent != node_id:
+                parent = parents.get(parent)
+            if parent == node_id:
+                for key, values in ui.items():
+                    merged.setdefault(key, []).extend(
+                        values if isinstance(values, list) else [values]
+                    )
+        return merged
+
+    def expansion_classes(self, node_id: str) -> frozenset[str]:
+        """The class types of the nodes ``node_id``'s expansion made, nested ones included."""
+        parents = self.dynprompt.ephemeral_parents
+        classes = set()
+        for child, parent in parents.items():
+            while parent is not None and parent != node_id:
+                parent = parents.get(parent)
+            if parent == node_id:
+                classes.add(self.dynprompt.get_node(child).get("class_type"))
+        return frozenset(classes)
+
     def resolve_subgraph(self, node_id: str, info: NodeInfo) -> list:
         resolved = []
         for graph, result in self.pending_subgraphs.pop(node_id):
@@ -486,21 +531,36 @@ class Run:
     def emit_progress(self, data: dict) -> None:
         self.ex.events.emit("progress", self.prompt_id, **data)
 
+    def emit_event(self, type: str, data: dict) -> None:
+        """An event of the node's own (``progress.send``), with this run's prompt id."""
+        self.ex.events.emit(type, self.prompt_id, **data)
+
     def check_interrupted(self) -> None:
         self.ex.check_interrupted()
 
     def display_node(self, node_id: str) -> str:
         return self.dynprompt.get_display_node_id(node_id)
 
-    def finish(self, info: NodeInfo, outputs: list, ui: dict) -> None:
+    def finish(
+        self, info: NodeInfo, outputs: list, ui: dict, expanded: frozenset[str] | None = None
+    ) -> None:
+        """The node is done: store and record its outputs (``expanded``: the class types
+        its expansion used, if it expanded)."""
         node_id = info.id
         channel = self.progress.pop(node_id, None)
         if channel is not None and channel.held is not None:
             channel.flush()
-        key = self.signatures.record(node_id, self.requested.get(node_id, _NOTHING))
+        key = self.signatures.record(node_id, self.requested.get(node_id, _NOTHING), expanded)
+        if expanded is not None:
+            # Its ui is what the output nodes of its expansion showed: kept with its
+            # entry, a cached rerun of it shows the same (their events were sent).
+            ui = self.expansion_ui(node_id)
+            if ui and node_id in self.targets:
+                self.ui[node_id] = ui
         if self.storable(info):
             entry = CacheEntry(ui or None, outputs)
             self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
+            self.stored.add(key)
             if self.ex.store is not None and node_id not in self.signatures.fleeting:
                 try:
                     self.ex.store.put(key, entry, info.type.name)
@@ -509,7 +569,7 @@ class Run:
         self.values[node_id] = outputs
         self.executed.add(node_id)
         self.timings[node_id] = time.perf_counter() - self.started.pop(node_id)
-        if ui:
+        if ui and expanded is None:
             self.emit_executed(node_id, ui)
 
     def emit_executed(self, node_id: str, ui: dict) -> None:
@@ -623,7 +683,15 @@ class Run:
         node_type = None
         if node_id is not None and self.dynprompt.has_node(node_id):
             node_type = self.dynprompt.get_node(node_id).get("class_type")
-        self.started.pop(node_id, None)
+        if status == "error":
+            # A node whose code started and failed counts as run (as in ComfyUI): the one
+            # that raised, async siblings still running, a node whose expansion failed.
+            # One stopped by an interrupt does not: it did not get to run.
+            now = time.perf_counter()
+            for started_id, start in self.started.items():
+                self.executed.add(started_id)
+                self.timings.setdefault(started_id, now - start)
+        self.started.clear()
         if status == "interrupted":
             data = {"node_id": real_id, "node_type": node_type, "executed": sorted(self.executed)}
             result.error = data

@@ -4,13 +4,20 @@
 node modules, as a ComfyUI node pack exports them; ``register_all(registry)``
 loads them all into an ``engine.NodeRegistry``. Files are read from and written
 to the folders of ``nodes.folders`` (configure them there).
+
+ComfyUI's own module of this name is ``nodes`` too, and node packs import from
+it: ``MAX_RESOLUTION`` is here, and every node class is an attribute
+(``nodes.PreviewImage``), so ``import nodes`` in a pack finds what it expects
+of it (a pack needing more of ComfyUI's ``nodes`` fails to load, naming it).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "register_all"]
+from .resize import MAX_RESOLUTION
+
+__all__ = ["MAX_RESOLUTION", "NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "register_all"]
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
@@ -26,10 +33,28 @@ def _merge(module_name: str) -> None:
     NODE_DISPLAY_NAME_MAPPINGS.update(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
 
 
-for _module in (".io", ".image", ".filters", ".batch", ".mask", ".primitives"):
+for _module in (
+    ".io",
+    ".image",
+    ".filters",
+    ".batch",
+    ".mask",
+    ".primitives",
+    ".logic",
+    ".expression",
+    ".sizing",
+):
     _merge(_module)
 # The diffusion helper adds its mappings on the one line below (keep it a single line).
 _merge(".diffusion")  # diffusion helper: the teaching pipeline and model loader
+
+
+def __getattr__(name: str):
+    """A node class by its type name (``nodes.SaveImage``), as in ComfyUI's ``nodes`` module."""
+    try:
+        return NODE_CLASS_MAPPINGS[name]
+    except KeyError:
+        raise AttributeError(f"module 'nodes' has no attribute {name!r}") from None
 
 
 def register_all(registry) -> None:

@@ -1,17 +1,25 @@
 """Batch nodes with ComfyUI's names and semantics: ImageBatch, ImageFromBatch, RepeatImageBatch,
-RebatchImages.
+RebatchImages, and Batch Images / Batch Masks (``BatchImagesNode``, ``BatchMasksNode``).
 
 A batch is the first dimension of an IMAGE ``[B,H,W,C]``. RebatchImages works
 on lists (``INPUT_IS_LIST``/``OUTPUT_IS_LIST``): it takes every image of every
 batch it receives and regroups them into batches of ``batch_size``.
+
+Batch Images and Batch Masks take any number of inputs: an Autogrow group
+(``engine.dynamic``) named ``images.image0``, ``images.image1``... (``masks.mask0``...)
+in a prompt, the first two required, as ComfyUI's.
 """
 
 from __future__ import annotations
 
 import torch
 
+from engine.dynamic import autogrow
+
 from .image import add_channels
-from .resize import resize_image
+from .resize import common_upscale, resize_image
+
+AUTOGROW_MAX = 50  # inputs of Batch Images / Batch Masks, as ComfyUI
 
 
 class ImageBatch:
@@ -124,11 +132,81 @@ class RebatchImages:
         return ([torch.cat(singles[i : i + size], dim=0) for i in range(0, len(singles), size)],)
 
 
+def _connected(inputs: dict, group: str, stem: str) -> list:
+    """The values of an Autogrow group's connected inputs, in the group's order."""
+    names = (f"{group}.{stem}{i}" for i in range(AUTOGROW_MAX))
+    return [inputs[name] for name in names if inputs.get(name) is not None]
+
+
+class BatchImagesNode:
+    DESCRIPTION = (
+        "Joins any number of image batches into one, in input order. Images of another size "
+        "are resized (bilinear, centre crop) to the first image's size; an image with fewer "
+        "channels gains channels of 1 (alpha)."
+    )
+    CATEGORY = "image"
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return autogrow(
+            "images",
+            ("IMAGE", {"tooltip": "Images to add to the batch."}),
+            [f"image{i}" for i in range(AUTOGROW_MAX)],
+            required=2,
+        )
+
+    def execute(self, **inputs):
+        images = _connected(inputs, "images", "image")
+        channels = max(image.shape[-1] for image in images)
+        first = images[0].shape
+        out = []
+        for image in images:
+            image = add_channels(image, channels)
+            if image.shape[1:3] != first[1:3]:
+                image = resize_image(image, first[2], first[1], "bilinear", "center")
+            out.append(image)
+        return (torch.cat(out, dim=0),)
+
+
+class BatchMasksNode:
+    DESCRIPTION = (
+        "Joins any number of mask batches into one, in input order. Masks of another size are "
+        "resized (bilinear, centre crop) to the first mask's size."
+    )
+    CATEGORY = "mask"
+    RETURN_TYPES = ("MASK",)
+    FUNCTION = "execute"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return autogrow(
+            "masks",
+            ("MASK", {"tooltip": "Masks to add to the batch."}),
+            [f"mask{i}" for i in range(AUTOGROW_MAX)],
+            required=2,
+        )
+
+    def execute(self, **inputs):
+        masks = _connected(inputs, "masks", "mask")
+        first = masks[0].shape
+        out = []
+        for mask in masks:
+            if mask.shape[1:] != first[1:]:
+                mask = common_upscale(mask.unsqueeze(1), first[2], first[1], "bilinear", "center")
+                mask = mask.squeeze(1)
+            out.append(mask)
+        return (torch.cat(out, dim=0),)
+
+
 NODE_CLASS_MAPPINGS = {
     "ImageBatch": ImageBatch,
     "ImageFromBatch": ImageFromBatch,
     "RepeatImageBatch": RepeatImageBatch,
     "RebatchImages": RebatchImages,
+    "BatchImagesNode": BatchImagesNode,
+    "BatchMasksNode": BatchMasksNode,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -136,4 +214,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ImageFromBatch": "Image From Batch",
     "RepeatImageBatch": "Repeat Image Batch",
     "RebatchImages": "Rebatch Images",
+    "BatchImagesNode": "Batch Images",
+    "BatchMasksNode": "Batch Masks",
 }

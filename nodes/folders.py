@@ -8,12 +8,17 @@ is resolved with :func:`resolve`, which refuses names that would reach outside
 their folder: absolute paths, ``..`` climbing out, and symbolic links whose
 target lies outside.
 
-Folder locations are read when used, not when imported: ``configure`` (or the
-``WORKBENCH_DATA_DIR`` environment variable) can change them at any time, and
-nodes already cached in a session follow. Defaults::
+Folder locations are a ``Folders`` value, read when used, not when imported.
+Each session has its own: ``using(folders)`` makes them the current ones for
+the code inside (a ``Workbench`` applies its folders to its registry's calls
+and to its runs, through ``NodeRegistry.context``), so two sessions in one
+process never write into each other's folders, and a run carries its folders
+wherever it runs. Outside any ``using``, the process default applies, set by
+``configure`` (or the ``WORKBENCH_DATA_DIR`` environment variable). Defaults::
 
     base   = $WORKBENCH_DATA_DIR or ".workbench"   (relative to the working dir)
     input  = base/input     output = base/output     temp = base/temp
+    models = base/models
 
 Names follow ComfyUI where node packs call them (``get_input_directory``,
 ``get_annotated_filepath``, ``get_save_image_path``...).
@@ -21,16 +26,22 @@ Names follow ComfyUI where node packs call them (``get_input_directory``,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
-import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from engine.history import default_data_dir
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "Folders",
     "PathEscapeError",
+    "active",
     "configure",
+    "current",
     "exists_annotated_filepath",
     "get_annotated_filepath",
     "get_base_directory",
@@ -39,11 +50,13 @@ __all__ = [
     "get_output_directory",
     "get_save_image_path",
     "get_temp_directory",
+    "is_inside",
     "list_files",
     "problem_with_name",
     "problem_with_save_prefix",
     "resolve",
     "split_annotation",
+    "using",
 ]
 
 KINDS = ("input", "output", "temp")
@@ -51,12 +64,41 @@ IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".avif"}
 )
 
-_lock = threading.Lock()
-_config: dict[str, str | None] = {"base": None, "input": None, "output": None, "temp": None}
-
 
 class PathEscapeError(ValueError):
     """A file name that would resolve outside the folder it must stay in."""
+
+
+@dataclass(frozen=True)
+class Folders:
+    """Where a session's files live; a folder not given is ``base/<kind>``.
+
+    ``base`` None means the default data folder ($WORKBENCH_DATA_DIR or
+    ``.workbench``), read when used. Folders are created when something is
+    written into them, never by reading.
+    """
+
+    base: str | None = None
+    input: str | None = None
+    output: str | None = None
+    temp: str | None = None
+    models: str | None = None
+
+    def base_directory(self) -> str:
+        return os.path.abspath(self.base if self.base is not None else default_data_dir())
+
+    def directory(self, kind: str) -> str:
+        """The absolute path of the ``"input"``, ``"output"``, ``"temp"`` or ``"models"`` folder."""
+        if kind not in (*KINDS, "models"):
+            raise ValueError(f"unknown folder {kind!r}: expected one of {', '.join(KINDS)}")
+        path = getattr(self, kind)
+        return (
+            os.path.abspath(path) if path is not None else os.path.join(self.base_directory(), kind)
+        )
+
+
+_default = Folders()  # the process's, outside any ``using``
+_active: contextvars.ContextVar[Folders | None] = contextvars.ContextVar("folders", default=None)
 
 
 def configure(
@@ -64,16 +106,38 @@ def configure(
     input_dir: str | os.PathLike | None = None,
     output_dir: str | os.PathLike | None = None,
     temp_dir: str | os.PathLike | None = None,
+    models_dir: str | os.PathLike | None = None,
 ) -> None:
-    """Set the folders; each one not given is ``base_dir/<kind>``.
+    """Set the process's default folders; each one not given is ``base_dir/<kind>``.
 
-    Replaces the whole configuration: ``configure()`` restores the defaults.
-    Folders are created when something is written into them, never by reading.
+    Replaces the whole default: ``configure()`` restores the built-in one. A
+    session's own folders (``using``) take precedence where they apply.
     """
-    with _lock:
-        _config.update(
-            base=_str(base_dir), input=_str(input_dir), output=_str(output_dir), temp=_str(temp_dir)
-        )
+    global _default
+    _default = Folders(
+        _str(base_dir), _str(input_dir), _str(output_dir), _str(temp_dir), _str(models_dir)
+    )
+
+
+def active() -> Folders | None:
+    """The folders of the innermost ``using``; None outside any (the process default applies)."""
+    return _active.get()
+
+
+def current() -> Folders:
+    """The folders that apply here: the innermost ``using``, else the process default."""
+    active = _active.get()
+    return active if active is not None else _default
+
+
+@contextlib.contextmanager
+def using(folders: Folders) -> Iterator[Folders]:
+    """Make ``folders`` the current folders for the code inside (this thread or task)."""
+    token = _active.set(folders)
+    try:
+        yield folders
+    finally:
+        _active.reset(token)
 
 
 def _str(path: str | os.PathLike | None) -> str | None:
@@ -81,30 +145,15 @@ def _str(path: str | os.PathLike | None) -> str | None:
 
 
 def get_base_directory() -> str:
-    """The absolute path of the data folder: ``base_dir`` as configured, else the default.
-
-    The folders not configured one by one are inside it, and so is the models
-    folder of ``nodes.diffusion.files``.
-    """
-    with _lock:
-        base = _config["base"]
-    return os.path.abspath(_base_or_default(base))
-
-
-def _base_or_default(base: str | None) -> str:
-    return base if base is not None else default_data_dir()
+    """The absolute path of the current data folder (see ``Folders``)."""
+    return current().base_directory()
 
 
 def get_directory(kind: str) -> str:
-    """The absolute path of the ``"input"``, ``"output"`` or ``"temp"`` folder."""
+    """The absolute path of the current ``"input"``, ``"output"`` or ``"temp"`` folder."""
     if kind not in KINDS:
         raise ValueError(f"unknown folder {kind!r}: expected one of {', '.join(KINDS)}")
-    with _lock:  # one snapshot: the folder and the base of the same configuration
-        path = _config[kind]
-        base = _config["base"]
-    if path is None:
-        path = os.path.join(_base_or_default(base), kind)
-    return os.path.abspath(path)
+    return current().directory(kind)
 
 
 def get_input_directory() -> str:
@@ -157,6 +206,11 @@ def _outside(
     if os.path.commonpath([real_root, real]) != real_root:
         return f"{what} resolves through a symbolic link to {real}, which is outside {folder}"
     return None
+
+
+def is_inside(root: str, name: str) -> bool:
+    """Whether the file ``name`` names in the folder ``root`` stays inside it (the checks above)."""
+    return isinstance(name, str) and bool(name) and _outside(root, name, "", repr(name)) is None
 
 
 def resolve(name: str, kind: str = "input") -> str:

@@ -1,4 +1,5 @@
-"""Images in and out of the folders: LoadImage, SaveImage, PreviewImage, MaskPreview, PreviewAny.
+"""Images in and out of the folders: LoadImage, SaveImage, PreviewImage, MaskPreview, PreviewAny,
+ImageCompare.
 
 As ComfyUI's nodes of these names. A saved PNG carries the graph that made it:
 a ``prompt`` tEXt chunk (the API prompt as JSON) and one chunk per key of the
@@ -318,6 +319,45 @@ class MaskPreview(PreviewImage):
         return self.save_images(mask_to_image(mask), filename_prefix, prompt, extra_pnginfo)
 
 
+class ImageCompare:
+    DESCRIPTION = (
+        "Shows two images to compare (the editor lays one over the other with a slider): "
+        "saves each as a preview in the temp directory and reports them as a_images and "
+        "b_images. Difference from ComfyUI: its compare_view widget is an optional input."
+    )
+    CATEGORY = "image"
+    EXPERIMENTAL = True
+    RETURN_TYPES = ()
+    FUNCTION = "execute"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {},
+            "optional": {
+                "image_a": ("IMAGE", {"tooltip": "The first image (A)."}),
+                "image_b": ("IMAGE", {"tooltip": "The second image (B)."}),
+                # ComfyUI's view widget: no value reaches the node. Optional here, so
+                # that a prompt without it (as ComfyUI's frontend sends it) validates.
+                "compare_view": (
+                    "IMAGECOMPARE",
+                    {"socketless": True, "tooltip": "The comparison view (no value)."},
+                ),
+            },
+        }
+
+    def execute(self, image_a=None, image_b=None, compare_view=None):
+        ui = {"a_images": [], "b_images": []}
+        for key, images, prefix in (
+            ("a_images", image_a, "comfy.compare.a"),
+            ("b_images", image_b, "comfy.compare.b"),
+        ):
+            if images is not None and len(images) > 0:
+                ui[key] = PreviewImage().save_images(images, prefix)["ui"]["images"]
+        return {"ui": ui, "result": ()}
+
+
 class PreviewAny:
     DESCRIPTION = (
         "Shows any value as text: strings as they are, numbers and booleans with str(), "
@@ -359,6 +399,7 @@ NODE_CLASS_MAPPINGS = {
     "PreviewImage": PreviewImage,
     "MaskPreview": MaskPreview,
     "PreviewAny": PreviewAny,
+    "ImageCompare": ImageCompare,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -367,4 +408,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "PreviewImage": "Preview Image",
     "MaskPreview": "Preview Mask",
     "PreviewAny": "Preview Any",
+    "ImageCompare": "Image Compare",
 }

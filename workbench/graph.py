@@ -6,15 +6,40 @@
     g.PreviewImage(images=small)
 
 A call checks its keywords against the node's spec at once (unknown input,
-wrong link type, a constant of the wrong kind, a missing required link) and
-names the node type and its valid inputs. Widget inputs left out get their
-default, as ComfyUI's editor would send them. Node ids are readable and
-stable (``ImageScaleBy_1``, ``ImageScaleBy_2``...): building the same graph in
-the same order gives the same ids, so reruns hit the cache.
+wrong link type, a constant of the wrong kind, a missing required link, a
+handle from another graph) and names the node type and its valid inputs; a
+misspelt node type or input name gets the closest ones suggested. Widget
+inputs left out get their default, as ComfyUI's editor would send them. Node
+ids are readable and stable (``ImageScaleBy_1``, ``ImageScaleBy_2``...):
+building the same graph in the same order gives the same ids, so reruns hit
+the cache.
 
-Any Python value can be a constant (a tensor, an image, a dataclass): the
-engine fingerprints it by content. A list constant is wrapped as
-``{"__value__": [...]}`` so that it is not read as a link.
+Constants. A kernel value can stand where a link is expected (a tensor, an
+image, a dataclass): the engine fingerprints it by content. A list constant is
+wrapped as ``{"__value__": [...]}`` so that it is not read as a link. What a
+constant may be depends on the input's kind (``engine.nodespec``):
+
+- a widget input (INT, FLOAT, STRING, BOOLEAN, a COMBO), also one forced to a
+  socket: a value of its type (an INT an int, not a bool), one of a COMBO's choices;
+- a link input of a type ``engine.iotypes`` checks (IMAGE, MASK, LATENT): a value
+  passing that check, as a ``@node`` returning it must (an IMAGE is a float
+  tensor ``[B, H, W, C]``: not a file name, a PIL image or a numpy array);
+- any other link input (MODEL, a pack's own type, a ``@node`` parameter hinted
+  with a class): any Python value but a plain ``str``, ``int``, ``float``,
+  ``bool`` or ``None``: those are file names, sizes and flags given where the
+  node needs an object a node makes, the usual mistake;
+- a ``"*"`` input: anything; an optional link input: also ``None`` (no value);
+  a union ``"A,B"``: a constant either type takes.
+
+Errors at the user's line. The builder's errors are raised from the user's
+call with the builder's own frames cut from the traceback, and the one public
+frame left sets ``__tracebackhide__`` (which IPython's tracebacks honour): a
+notebook shows the user's line and the message. An error raised deeper (a
+node's ``INPUT_TYPES()`` failing) keeps its frames.
+
+Handles (``Output``, ``Node``) belong to the graph that made them: passing one
+to another graph (as an input, to ``node()``, ``remove()``, ``set_ui()``...) is
+refused, never read as the node with the same id there.
 
 The graph is the one model behind the code and the editor (``docs/graph-model.md``):
 besides each node's inputs it keeps its seed policy (``control``) and its UI data
@@ -25,19 +50,62 @@ applies the editor's edit ops with the same checks as a call.
 from __future__ import annotations
 
 import copy
+import difflib
+import functools
 import inspect
 import keyword
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from engine import NodeRegistry
+from engine import NodeRegistry, iotypes
 from engine.graph import is_link
 from engine.nodespec import NO_DEFAULT, InputSpec, NodeSpec
 from engine.seeds import CONTROL_MODES
 from engine.validation import types_match
 from engine.workflow import MODES, apply_modes
+from nodes import folders
 
 _WIDGET_KINDS = {"INT": (int,), "FLOAT": (int, float), "STRING": (str,), "BOOLEAN": (bool,)}
+# Constants that are never a value of an object type: see "Constants" in the module docstring.
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def at_user_frame(function: Callable) -> Callable:
+    """A public entry of the builder (or the session): its errors point at the caller's line.
+
+    An error the workbench's own code raised (deliberately: a bad input, an
+    unknown node), with only its frames below the entry, is re-raised with those
+    frames cut, and the entry's own frame sets ``__tracebackhide__`` for IPython.
+    An error with any other code's frame below the entry (a node's
+    ``INPUT_TYPES()``, the user's function building a graph) keeps its frames.
+    """
+
+    @functools.wraps(function)
+    def entry(*args, **kwargs):
+        __tracebackhide__ = True  # noqa: F841 (read by IPython's traceback formatter)
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            if not _raised_here(exc):
+                raise
+            error = exc
+        raise error.with_traceback(None)  # the error is in your call: see the message
+
+    return entry
+
+
+_OWN_CODE = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the workbench package
+
+
+def _raised_here(exc: BaseException) -> bool:
+    """Whether every frame of ``exc``'s traceback is the workbench's own."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_OWN_CODE):
+            return False
+        tb = tb.tb_next
+    return True
 
 
 class Output:
@@ -71,13 +139,17 @@ class Node:
         return self.id
 
     def __getitem__(self, key: int | str) -> Output:
+        __tracebackhide__ = True  # noqa: F841 (errors point at the user's line)
         if isinstance(key, int):
             return self.outputs[key]
         for output in self.outputs:
             if output.name == key or output.name.lower() == str(key).lower():
                 return output
-        names = ", ".join(o.name for o in self.outputs) or "none"
-        raise KeyError(f"{self.class_type} has no output {key!r} (outputs: {names})")
+        names = [o.name for o in self.outputs]
+        raise KeyError(
+            f"{self.class_type} has no output {key!r}{_did_you_mean(str(key), names)} "
+            f"(outputs: {', '.join(names) or 'none'})"
+        )
 
     def __iter__(self) -> Iterator[Output]:
         return iter(self.outputs)
@@ -85,6 +157,7 @@ class Node:
     def __len__(self) -> int:
         return len(self.outputs)
 
+    @at_user_frame
     def set(self, **inputs: Any) -> Node:
         """Change inputs of this node in place (checked like a call).
 
@@ -116,12 +189,14 @@ class Graph:
         self._control: dict[str, dict[str, str]] = {}  # node id -> {input: policy}, as set
         self._ui: dict[str, dict] = {}  # node id -> UI data (pos, size, title, mode...)
         self._handles: dict[str, Node] = {}
+        self._next_number: dict[str, int] = {}  # class type -> the number its next id tries
         self._subscribers: list[Callable[[dict], None]] = []
         self.document: dict = {}  # workflow data the engine does not read (docs/graph-model.md)
         self._origin: Any = None  # the origin of the edit op being applied
 
     # --- building ---
 
+    @at_user_frame
     def add(
         self, class_type: str, _id: str | None = None, *, _links_later: bool = False, **inputs: Any
     ) -> Output | Node:
@@ -131,7 +206,7 @@ class Graph:
         """
         node_type = self._registry.get(class_type)
         if node_type is None:
-            raise AttributeError(f"no node type {class_type!r} in this registry")
+            raise AttributeError(self._unknown_type(class_type))
         node_id = _id if _id is not None else self._new_id(class_type)
         if node_id in self._nodes:
             raise ValueError(f"node id {node_id!r} is already in the graph")
@@ -148,9 +223,11 @@ class Graph:
         return self._handle(node_id)
 
     def _new_id(self, class_type: str) -> str:
-        n = 1
+        """``<class_type>_<n>``: the first free n from the last one given (not O(nodes))."""
+        n = self._next_number.get(class_type, 1)
         while f"{class_type}_{n}" in self._nodes:
             n += 1
+        self._next_number[class_type] = n + 1
         return f"{class_type}_{n}"
 
     def _handle(self, node_id: str) -> Output | Node:
@@ -192,9 +269,10 @@ class Graph:
         for name, value in inputs.items():
             declared = spec.input(name)
             if declared is None and not (accepts_any and isinstance(value, (Output, Node))):
+                names = _input_names(spec)
                 raise TypeError(
-                    f"{class_type}() got an unexpected input {name!r}; "
-                    f"valid inputs: {', '.join(_input_names(spec)) or 'none'}"
+                    f"{class_type}() got an unexpected input {name!r}{_did_you_mean(name, names)} "
+                    f"(valid inputs: {', '.join(names) or 'none'})"
                 )
             wire[name] = self._wire_value(class_type, name, value, declared)
         node["inputs"].update(wire)
@@ -240,7 +318,10 @@ class Graph:
             value = value.outputs[0]
         if isinstance(value, Output):
             if value.graph is not self:
-                raise ValueError(f"{class_type}(): input {name!r} links to a node of another graph")
+                raise ValueError(
+                    f"{class_type}(): input {name!r} is given {value.node_id} of another graph; "
+                    "a graph links only to its own nodes"
+                )
             if declared is not None and not types_match(value.type, input_type):
                 raise TypeError(
                     f"{class_type}(): input {name!r} expects {declared.type_text()}, "
@@ -254,11 +335,26 @@ class Graph:
             raise TypeError(
                 f"{class_type}(): input {name!r} expects {input_type}, got {type(value).__name__} {value!r}"
             )
+        if kinds is None and declared is not None and declared.kind == "link":
+            problem = _constant_problem(declared, value)
+            if problem is not None:
+                fix = "link a node's output to it"
+                if not isinstance(value, _PLAIN):
+                    fix += ", or pass such a value"
+                raise TypeError(
+                    f"{class_type}(): input {name!r} expects {input_type}, got "
+                    f"{iotypes.describe(value)}; {problem}: {fix}"
+                )
         choices = declared.choices if declared is not None else None
         if choices is not None and value not in choices:
             shown = choices if len(choices) <= 20 else f"{len(choices)} choices"
+            hint = ""
+            if declared.options.get("image_upload"):  # its choices are the input folder's files
+                with self._registry.scope():
+                    folder = folders.get_input_directory()
+                hint = f"; the choices are the files in the input folder {folder} (wb.input_dir)"
             raise ValueError(
-                f"{class_type}(): input {name!r} must be one of {shown}, got {value!r}"
+                f"{class_type}(): input {name!r} must be one of {shown}, got {value!r}{hint}"
             )
         if isinstance(value, list):
             return {"__value__": value}
@@ -308,9 +404,20 @@ class Graph:
         modes = {n: ui["mode"] for n, ui in self._ui.items() if ui.get("mode")}
         return apply_modes(prompt, modes, self._registry) if modes else prompt
 
+    def state(self) -> dict[str, dict]:
+        """Every node as ``{"class_type", "inputs", "ui", "control"}`` (its ``add_node`` op
+        without ``op`` and ``id``), in insertion order; copies. What an editor view starts from."""
+        state = {}
+        for node_id in self._nodes:
+            op = self._add_op(node_id)
+            del op["op"], op["id"]
+            state[node_id] = op
+        return state
+
+    @at_user_frame
     def control_of(self, key: str | Output | Node) -> dict[str, str]:
         """The seed policy of each of the node's controlled inputs (``fixed`` unless set)."""
-        node_id = node_id_of(key)
+        node_id = self._existing(key)
         node_type = self._registry.get(self._nodes[node_id]["class_type"])
         controlled = node_type.spec().controlled if node_type is not None else ()
         policies = dict.fromkeys(controlled, "fixed")
@@ -332,6 +439,7 @@ class Graph:
                 control[node_id] = policies
         return control
 
+    @at_user_frame
     def set_mode(self, key: str | Output | Node, mode: str | int) -> None:
         """``"always"``, ``"mute"`` (``"never"``) or ``"bypass"`` (or the workflow's 0, 2, 4)."""
         value = MODES.get(mode, mode) if isinstance(mode, str) else mode
@@ -339,6 +447,7 @@ class Graph:
             raise ValueError(f"mode must be one of {', '.join(MODES)} (or 0, 2, 4), not {mode!r}")
         self.set_ui(key, mode=value)
 
+    @at_user_frame
     def set_ui(self, key: str | Output | Node, **fields: Any) -> None:
         """Set UI data of a node (``pos``, ``size``, ``title``, ``mode``, ``color``...)."""
         node_id = self._existing(key)
@@ -352,6 +461,7 @@ class Graph:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
 
+    @at_user_frame
     def apply(self, op: dict, origin: Any = None) -> dict:
         """Apply one edit op (checked like the call it stands for); returns it as applied.
 
@@ -441,12 +551,13 @@ class Graph:
         return node.outputs[slot]
 
     def _existing(self, key: Any) -> str:
-        node_id = node_id_of(key)
+        node_id = node_id_of(key, self)
         if node_id not in self._nodes:
             raise KeyError(f"no node {node_id!r} in this graph")
         return node_id
 
     @classmethod
+    @at_user_frame
     def from_prompt(cls, prompt: dict[str, dict], registry: NodeRegistry) -> Graph:
         """A graph holding ``prompt``'s nodes (ids kept); unknown node types are an error."""
         graph = cls(registry)
@@ -460,15 +571,15 @@ class Graph:
             }
         return graph
 
+    @at_user_frame
     def node(self, key: str | Output | Node) -> Node:
         """The handle of a node, by id or from one of its outputs."""
-        node_id = node_id_of(key)
-        if node_id not in self._nodes:
-            raise KeyError(f"no node {node_id!r} in this graph")
+        node_id = self._existing(key)
         if node_id not in self._handles:
             self._handle(node_id)  # made on first use (a node from from_prompt)
         return self._handles[node_id]
 
+    @at_user_frame
     def remove(self, key: str | Output | Node) -> None:
         """Remove a node (links to it are left dangling: validation will name them)."""
         node_id = self._existing(key)
@@ -478,6 +589,7 @@ class Graph:
         self._ui.pop(node_id, None)
         self._notify({"op": "remove_node", "id": node_id})
 
+    @at_user_frame
     def remove_input(self, key: str | Output | Node, name: str) -> None:
         """Remove an input's value or link (a widget left without one runs with its default)."""
         node_id = self._existing(key)
@@ -485,7 +597,9 @@ class Graph:
             self._notify({"op": "remove_input", "id": node_id, "name": name})
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, (str, Output, Node)) and node_id_of(key) in self._nodes
+        if isinstance(key, (Output, Node)):
+            return key.graph is self and node_id_of(key) in self._nodes
+        return isinstance(key, str) and key in self._nodes
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -494,14 +608,22 @@ class Graph:
         return iter(list(self._nodes))
 
     def __getattr__(self, name: str):
+        __tracebackhide__ = True  # noqa: F841 (errors point at the user's line)
         if name.startswith("_"):
             raise AttributeError(name)
-        node_type = self._registry.get(name)
-        if node_type is None:
-            close = [n for n in self._registry if n.lower() == name.lower()]
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise AttributeError(f"no node type {name!r}{hint}")
+        if name not in self._registry:
+            raise AttributeError(self._unknown_type(name))
         return _Factory(self, name)
+
+    def _unknown_type(self, name: str) -> str:
+        """'no node type ...', with the closest names and display names suggested."""
+        spellings: dict[str, str] = {}  # name or display name (with and without spaces) -> name
+        for type_name in self._registry:
+            spellings.setdefault(type_name, type_name)
+            display = self._registry.get(type_name).display_name
+            spellings.setdefault(display, type_name)
+            spellings.setdefault(display.replace(" ", ""), type_name)
+        return f"no node type {name!r}{_did_you_mean(name, spellings)}"
 
     def __dir__(self) -> list[str]:
         types = [n for n in self._registry if n.isidentifier() and not keyword.iskeyword(n)]
@@ -528,6 +650,7 @@ class _Factory:
         # call: that would run INPUT_TYPES() once more per node added.
         return _signature(self._node_type.spec())
 
+    @at_user_frame
     def __call__(self, _id: str | None = None, **inputs: Any) -> Output | Node:
         return self._graph.add(self._class_type, _id, **inputs)
 
@@ -543,14 +666,62 @@ def _unwrap(inputs: dict) -> dict:
     }
 
 
-def node_id_of(key: str | Output | Node) -> str:
-    if isinstance(key, Output):
+def node_id_of(key: str | Output | Node, graph: Graph | None = None) -> str:
+    """The node id of a handle or id; given ``graph``, a handle of another graph is refused."""
+    __tracebackhide__ = True  # noqa: F841 (errors point at the user's line)
+    if isinstance(key, (Output, Node)):
+        if graph is not None and key.graph is not graph:
+            raise ValueError(
+                f"{key!r} belongs to another graph; pass a handle of this graph, or the "
+                f"node id {key.node_id!r} to mean this graph's node of that id"
+            )
         return key.node_id
-    if isinstance(key, Node):
-        return key.id
     if isinstance(key, str):
         return key
     raise TypeError(f"expected a node id, a node or an output, got {type(key).__name__}")
+
+
+def _did_you_mean(name: str, candidates: Iterable[str] | dict[str, str]) -> str:
+    """``"; did you mean 'x'?"`` naming up to three candidates closest to ``name`` (case
+    ignored), or ``""``. A dict maps other spellings (display names) to what they name."""
+    if not isinstance(candidates, dict):
+        candidates = {c: c for c in candidates}
+    by_key: dict[str, str] = {}
+    for spelling, meant in candidates.items():
+        by_key.setdefault(spelling.lower(), meant)
+    wanted = str(name).lower()
+    matches = difflib.get_close_matches(wanted, by_key, n=6, cutoff=0.6)  # best first
+    # The best match, and those nearly as close (not every name sharing a prefix).
+    ratios = [difflib.SequenceMatcher(None, wanted, key).ratio() for key in matches]
+    close = [
+        by_key[key] for key, ratio in zip(matches, ratios, strict=True) if ratio >= ratios[0] - 0.1
+    ]
+    close = list(dict.fromkeys(close))[:3]
+    return "; did you mean " + " or ".join(map(repr, close)) + "?" if close else ""
+
+
+def _constant_problem(declared: InputSpec, value: Any) -> str | None:
+    """Why ``value`` cannot be the constant of link input ``declared`` (see "Constants"
+    in the module docstring), or None if it can."""
+    if value is None and not declared.required:
+        return None  # an optional input without a value
+    if type(declared.type) is not str:  # a pack's "any type", a COMBO forced to a socket
+        return None
+    problems = []
+    for part in (p.strip() for p in declared.type.split(",")):
+        if part == "*":
+            return None
+        if iotypes.checker(part) is not None:
+            problem = iotypes.value_problem(part, value)
+        elif isinstance(value, _PLAIN):
+            shown = "None" if value is None else f"a {type(value).__name__}"
+            problem = f"a {part} is an object a node makes, not {shown}"
+        else:
+            problem = None
+        if problem is None:
+            return None
+        problems.append(problem)
+    return "; ".join(problems)
 
 
 def _signature(spec: NodeSpec) -> inspect.Signature:
@@ -576,6 +747,7 @@ def _input_names(spec: NodeSpec) -> list[str]:
     return [declared.name for declared in spec.inputs]
 
 
+@functools.lru_cache(maxsize=1024)
 def _accepts_undeclared(cls: type) -> bool:
     """Whether the node's function takes ``**kwargs`` (undeclared linked inputs)."""
     function = getattr(cls, "__wrapped__", None) or getattr(cls, getattr(cls, "FUNCTION", ""), None)

@@ -33,6 +33,8 @@ from .results import STOPPING_NOTE, RunResult, summary_html
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
+TEXT_BAR = 24  # characters of the bar outside Jupyter
+
 
 def in_notebook() -> bool:
     """Whether this runs in a Jupyter kernel (where rich displays reach a frontend)."""
@@ -93,7 +95,12 @@ class ProgressDisplay:
             if event.type == "execution_start":
                 self._started.add(event.prompt_id)
                 self._node, self._value = None, None
+            elif event.type in ("execution_error", "execution_interrupted"):
+                self._node, self._value = None, None  # not completed: the line says why
             elif event.type == "executing":
+                if self._node is not None and self._text_mode():  # the last node completed
+                    self._value = (1, 1)
+                    sys.stderr.write(f"\r{self._bar_text()}   ")
                 self._node, self._value = data.get("node"), None
             elif event.type == "progress" and data.get("node") is not None:
                 self._node = data["node"]
@@ -257,8 +264,11 @@ class ProgressDisplay:
             return ""
         if self._value is not None and self._value[1]:
             value, total = self._value
-            return f"{self._label(self._node)} {100 * value / total:5.1f}%"
-        return f"{self._label(self._node)} …"
+            done = min(max(value / total, 0.0), 1.0)
+            filled = round(done * TEXT_BAR)
+            bar = "#" * filled + "." * (TEXT_BAR - filled)
+            return f"{self._label(self._node)} [{bar}] {100 * done:5.1f}%"
+        return f"{self._label(self._node)} …" + " " * (TEXT_BAR + 10)
 
     def _bar_html(self) -> str:
         if self._node is None:

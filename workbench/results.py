@@ -10,11 +10,18 @@ read from the cache.
 One truth per run: the summary line (``RunResult.summary``, also the last line
 of the run's progress display), the table and ``executed`` / ``cached`` are all
 read from the one ``ExecutionResult``. The line counts ``len(executed)`` and
-``len(cached)``; the table has a row per node of the prompt (and per node an
-expansion added), marked ``executed`` or ``cached`` as those sets say, except
+``len(cached)`` (and ``len(reused)``, when any); the table has a row per node of
+the prompt (and per node an expansion added), marked ``executed``, ``cached`` or
+``reused`` as those sets say, except
 the node the run failed or was interrupted at, marked ``error``,
 ``interrupted``, or ``stopping`` while its code still runs (a run the queue
 gave up on; ``PromptQueue.stopping``).
+
+Display never raises for what a node put in its ``ui``: it shows what it can
+and skips the rest. A ``ui`` that is not a dict shows nothing; ``images`` and
+``text`` that are not lists count as one item (as the engine merges them); an
+image that is not a dict, names no string file, or is no readable picture in
+the output folders is skipped; a text that cannot be printed shows its type.
 """
 
 from __future__ import annotations
@@ -27,10 +34,11 @@ from typing import Any
 
 from nodes import folders
 
-from .graph import Node, Output, node_id_of, terminal_nodes
+from .graph import Node, Output, at_user_frame, node_id_of, terminal_nodes
 
 MAX_PREVIEWS = 8
-THUMBNAIL = 256  # px: the longer side of an inline preview
+THUMBNAIL = 256  # px: the longest side of an inline preview, at most
+MIN_PREVIEW = 128  # px: and at least (small images scaled up, nearest neighbour)
 
 WORDS = {  # the summary's first word, by status
     "success": "done",
@@ -82,8 +90,10 @@ class RunResult:
     @property
     def summary(self) -> str:
         """One line: the outcome, ``N ran, M cached`` (the sizes of ``executed`` and
-        ``cached``), the time, and where it failed or stopped."""
+        ``cached``; then ``K reused`` if any), the time, and where it failed or stopped."""
         line = f"{WORDS.get(self.status, self.status)}: {len(self.executed)} ran, {len(self.cached)} cached"
+        if self.reused:
+            line += f", {len(self.reused)} reused"
         if self.seconds is not None:
             line += f", {self.seconds:.2f} s"
         detail = " ".join(self._detail().split())  # one line, whatever the messages hold
@@ -122,6 +132,7 @@ class RunResult:
         if name in (
             "executed",
             "cached",
+            "reused",
             "outputs",
             "error",
             "node_errors",
@@ -139,12 +150,16 @@ class RunResult:
         raise AttributeError(name)
 
     def has(self, handle: Output | Node | str) -> bool:
+        foreign = isinstance(handle, (Output, Node)) and self.graph not in (None, handle.graph)
+        if foreign:  # another graph's node with the same id is not this one
+            return False
         trace = self.trace
         return trace is not None and node_id_of(handle) in trace.keys
 
+    @at_user_frame
     def __getitem__(self, handle: Output | Node | str) -> Any:
         """The value of a node output (an ``Output``), or of all a node's outputs."""
-        node_id = node_id_of(handle)
+        node_id = node_id_of(handle, self.graph)
         key = self.trace.keys.get(node_id) if self.trace is not None else None
         if key is None:
             raise KeyError(f"{node_id} was not part of this run")
@@ -166,7 +181,7 @@ class RunResult:
         return node_type.return_types if node_type is not None else ()
 
     def __repr__(self) -> str:
-        lines = [f"<RunResult {self.summary}>"]
+        lines = [f"<RunResult {self.status}: {self.summary.partition(': ')[2]}>"]
         error = self.error or {}
         if "exception_message" in error:
             lines.append(
@@ -192,8 +207,8 @@ class RunResult:
         error_node = (
             (self.error or {}).get("node_id") if self.status in ("error", "interrupted") else None
         )
-        executed, cached = self.executed, self.cached
-        added = sorted((executed | cached) - self.prompt.keys())
+        executed, cached, reused = self.executed, self.cached, self.reused
+        added = sorted((executed | cached | reused) - self.prompt.keys())
         for node_id in [*self.prompt, *added]:
             if node_id == error_node:
                 if self.status == "error":
@@ -204,22 +219,25 @@ class RunResult:
                 state = "executed"
             elif node_id in cached:
                 state = "cached"
+            elif node_id in reused:
+                state = "reused"  # the same as a node computed earlier in this run
             elif node_id in (self.node_errors or {}):
                 state = "invalid"
             else:
                 state = "not run"
             seconds = (self.timings or {}).get(node_id)
-            node_type = (
-                self.prompt[node_id].get("class_type", "?")
-                if node_id in self.prompt
-                else "(expanded)"
-            )
-            yield node_id, node_type, state, seconds
+            node = self.prompt.get(node_id)
+            if node is None:
+                class_type = "(expanded)"
+            else:
+                class_type = node.get("class_type", "?") if isinstance(node, dict) else "?"
+            yield node_id, class_type, state, seconds
 
     def _table_html(self) -> str:
         colours = {
             "executed": "#2e7d32",
             "cached": "#1565c0",
+            "reused": "#1565c0",
             "error": "#c62828",
             "invalid": "#c62828",
             "interrupted": "#ef6c00",
@@ -227,7 +245,7 @@ class RunResult:
             "not run": "#757575",
         }
         rows = "".join(
-            f"<tr><td>{html.escape(n)}</td><td>{html.escape(t)}</td>"
+            f"<tr><td>{html.escape(str(n))}</td><td>{html.escape(str(t))}</td>"
             f"<td style='color:{colours.get(s, '#000')}'>{s}</td>"
             f"<td style='text-align:right'>{'' if sec is None else f'{sec * 1000:.1f} ms'}</td></tr>"
             for n, t, s, sec in self._rows()
@@ -263,18 +281,26 @@ class RunResult:
         return "\n".join(parts)
 
     def _previews_html(self) -> str:
+        with folders.using(self._wb.folders):  # the ui names files in this session's folders
+            return self._previews_in_folders()
+
+    def _previews_in_folders(self) -> str:
         shown = 0
         parts = []
-        for node_id, ui in (self.outputs or {}).items():
-            for image in (ui or {}).get("images", []):
+        outputs = self.outputs or {}
+        # In graph order, not in the order nodes finished: the same graph shows the same way.
+        for node_id, ui in sorted(outputs.items(), key=lambda item: self._order(item[0])):
+            if not isinstance(ui, dict):
+                continue
+            for image in _items(ui.get("images")):
                 if shown >= MAX_PREVIEWS:
                     break
                 png = _ui_image_png(image)
                 if png:
                     parts.append(_figure(node_id, _img_tag(png)))
                     shown += 1
-            for text in (ui or {}).get("text", []):
-                parts.append(_figure(node_id, f"<pre>{html.escape(str(text))[:2000]}</pre>"))
+            for text in _items(ui.get("text")):
+                parts.append(_figure(node_id, f"<pre>{html.escape(_text(text))}</pre>"))
         for node_id in self._terminal_nodes():
             if node_id in (self.outputs or {}) or shown >= MAX_PREVIEWS:
                 continue
@@ -293,6 +319,11 @@ class RunResult:
             else ""
         )
 
+    def _order(self, node_id: str) -> int:
+        if not hasattr(self, "_positions"):
+            self._positions = {n: i for i, n in enumerate(self.prompt)}
+        return self._positions.get(node_id, len(self._positions))
+
     def _terminal_nodes(self) -> list[str]:
         """Nodes whose values nothing in the prompt consumes (and the requested outputs)."""
         wanted = set(terminal_nodes(self.prompt)) | set(self.job.targets or [])
@@ -303,6 +334,7 @@ class RunResult:
 class _Empty:
     executed: set = set()
     cached: set = set()
+    reused: set = set()
     outputs: dict = {}
     node_errors: dict = {}
     timings: dict = {}
@@ -324,9 +356,20 @@ def _short_type(name: Any) -> str:
 
 def preview_html(value: Any, kind: Any = None) -> str:
     """HTML for a value of node type ``kind``: an IMAGE or MASK inline (with its summary),
-    a PIL image inline, a tensor summarised, anything else by repr."""
-    png = _value_png(value, kind)
-    text = f"<pre>{html.escape(summarize(value))}</pre>"
+    a PIL image inline, a tensor summarised, anything else by repr.
+
+    Never raises: what fails to convert (a ``__repr__`` that raises, a tensor
+    that cannot reach the CPU) is shown by its type name only.
+    """
+    try:
+        png = _value_png(value, kind)
+    except Exception:
+        png = None
+    try:
+        summary = summarize(value)
+    except Exception:
+        summary = f"<{type(value).__name__}>"
+    text = f"<pre>{html.escape(summary)}</pre>"
     return _img_tag(png) + text if png is not None else text
 
 
@@ -365,24 +408,60 @@ def _value_png(value: Any, kind: Any) -> bytes | None:
     return _png(Image.fromarray(pixels))
 
 
-def _ui_image_png(image: dict) -> bytes | None:
+def _items(value: Any) -> list:
+    """A ui entry's items: a list or tuple as is, None as none, anything else as one item."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _text(value: Any) -> str:
+    try:
+        text = str(value)
+    except Exception:  # a value whose __str__ fails must not stop the display
+        text = f"<{type(value).__name__}>"
+    return text[:2000]
+
+
+def _ui_image_png(image: Any) -> bytes | None:
+    """The thumbnail of a ui image (``{"filename", "subfolder", "type"}``), or None.
+
+    None (or no) ``subfolder`` is the folder's top, None (or no) ``type`` the
+    output folder; anything else that is not a string names no file.
+    """
     from PIL import Image
 
+    if not isinstance(image, dict):
+        return None
+    filename = image.get("filename")
+    subfolder = image.get("subfolder") or ""
+    kind = image.get("type") or "output"
+    if not (isinstance(filename, str) and isinstance(subfolder, str) and isinstance(kind, str)):
+        return None
     try:
-        name = os.path.join(image.get("subfolder", ""), image["filename"])
-        path = folders.resolve(name, image.get("type", "output"))
-    except (KeyError, ValueError):  # no file name, an unknown folder, a path outside it
+        path = folders.resolve(os.path.join(subfolder, filename), kind)
+    except ValueError:  # an unknown folder, a path outside it
         return None
     try:
         with Image.open(path) as picture:
             return _png(picture)
-    except OSError:
+    except Exception:  # missing, unreadable or not an image: PIL raises many types
         return None
 
 
 def _png(picture) -> bytes:
-    picture = picture.copy()
-    picture.thumbnail((THUMBNAIL, THUMBNAIL))
+    """A PNG of ``picture`` whose longest side is between MIN_PREVIEW and THUMBNAIL px."""
+    from PIL import Image
+
+    longest = max(picture.size)
+    if longest < MIN_PREVIEW:  # a 24×16 image shown at 24×16 is unreadable: enlarge it, sharply
+        factor = -(-MIN_PREVIEW // longest)
+        picture = picture.resize(
+            (picture.width * factor, picture.height * factor), Image.Resampling.NEAREST
+        )
+    else:
+        picture = picture.copy()
+        picture.thumbnail((THUMBNAIL, THUMBNAIL))
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -394,6 +473,4 @@ def _img_tag(png: bytes) -> str:
 
 
 def _figure(node_id: str, body: str) -> str:
-    return (
-        f"<figure style='margin:0'>{body}<figcaption>{html.escape(node_id)}</figcaption></figure>"
-    )
+    return f"<figure style='margin:0'>{body}<figcaption>{html.escape(str(node_id))}</figcaption></figure>"

@@ -33,7 +33,7 @@ from engine.explain import explain as explain_trace
 from engine.history import default_data_dir
 from nodes import folders
 
-from .graph import Graph, Node, Output, node_id_of, terminal_nodes
+from .graph import Graph, Node, Output, at_user_frame, node_id_of, terminal_nodes
 from .jobs import Job, wait_for
 from .progress_display import ProgressDisplay
 from .queue_view import RunHistory, SessionQueue
@@ -72,8 +72,12 @@ class Workbench:
             previous = Workbench._sessions.get(self.data_dir)
         if previous is not None:
             previous.close()
-        folders.configure(base_dir=self.data_dir)
-        self.registry = NodeRegistry()
+        # This session's folders, for its runs and its registry's calls only: two
+        # sessions in one kernel never read or write each other's (nodes.folders).
+        self.folders = folders.Folders(base=str(self.data_dir))
+        for kind in ("input", "output"):  # where a user puts files, and looks for them
+            Path(self.folders.directory(kind)).mkdir(exist_ok=True)
+        self.registry = NodeRegistry(context=lambda: folders.using(self.folders))
         nodes.register_all(self.registry)
         self.store = None
         if persist:
@@ -99,6 +103,21 @@ class Workbench:
             with cls._current_lock:
                 existing = cls._current
             return existing if existing is not None else cls()
+
+    @property
+    def input_dir(self) -> Path:
+        """Where ``LoadImage`` and ``wb.open`` find input files (put your images here)."""
+        return Path(self.folders.directory("input"))
+
+    @property
+    def output_dir(self) -> Path:
+        """Where ``SaveImage`` writes."""
+        return Path(self.folders.directory("output"))
+
+    @property
+    def models_dir(self) -> Path:
+        """Where model loaders look first (then the models shipped with Workbench)."""
+        return Path(self.folders.directory("models"))
 
     def make_current(self) -> Workbench:
         with Workbench._current_lock:
@@ -128,8 +147,28 @@ class Workbench:
         """A new, empty code-first graph over this session's node types."""
         return Graph(self.registry)
 
+    def load_custom_nodes(self, path: str | os.PathLike):
+        """Load a ComfyUI custom node pack (a folder with ``__init__.py``), or every pack in a
+        folder of them (ComfyUI's ``custom_nodes``), into this session; V1 and V3 packs.
+
+        Returns a ``LoadReport``: which packs loaded, their node types, and which
+        failed and why (one line each, e.g. a module the pack needs that is not
+        installed). A failing pack never stops the others, nor the session.
+        """
+        from .interop import load_custom_nodes  # ComfyUI's names exist only once a pack loads
+
+        return load_custom_nodes(path, self.registry, self.executor)
+
+    def editor(self, graph: Graph | None = None, height: int = 600):
+        """The graph editor and its Run & Stop controls for ``graph`` (a new one if None):
+        a canvas view of the same graph, see ``workbench.widgets``."""
+        from .widgets import Editor
+
+        return Editor(self, graph if graph is not None else self.graph(), height=height)
+
     # --- running ---
 
+    @at_user_frame
     def run(
         self,
         graph: Graph | dict | Any,
@@ -164,7 +203,8 @@ class Workbench:
         else:
             first = source = graph.to_prompt() if isinstance(graph, Graph) else graph
         if outputs is not None:
-            targets = [node_id_of(o) for o in _as_list(outputs)]
+            own = graph if isinstance(graph, Graph) else None  # its handles only
+            targets = [node_id_of(o, own) for o in _as_list(outputs)]
         else:
             targets = None if self._has_output_node(first) else terminal_nodes(first) or None
         control = _seed_control(graph, first, seed_control, self.registry)
@@ -331,7 +371,7 @@ def _seed_control(graph, prompt: dict, wanted, registry) -> dict[str, dict[str, 
         return policies
     policies = {}
     for key, policy in wanted.items():
-        node_id = node_id_of(key)
+        node_id = node_id_of(key, graph if isinstance(graph, Graph) else None)
         if isinstance(policy, str):
             node_type = registry.get(prompt.get(node_id, {}).get("class_type"))
             if node_type is None:

@@ -1,6 +1,6 @@
 """Where model files are found: the user's models folder, then the weights shipped here.
 
-    models folder = <data folder>/models, or the folder given to ``configure_models_dir``
+    models folder = the current folders' models folder (``nodes.folders``: <data folder>/models)
     shipped       = nodes/diffusion/weights/
 
 A model is named by its path relative to one of these folders (``"shapes32.safetensors"``,
@@ -8,10 +8,8 @@ A model is named by its path relative to one of these folders (``"shapes32.safet
 that would reach outside their folder (``..``, absolute paths, symbolic links
 pointing out) are never resolved.
 
-The data folder is ``nodes.folders``' base (``folders.get_base_directory()``):
-``folders.configure(base_dir=...)``, as ``Workbench(data_dir=...)`` does, else
-``$WORKBENCH_DATA_DIR``, else ``.workbench``. ``nodes.folders`` knows the
-input/output/temp folders but not a models folder.
+The models folder follows the session's folders (``nodes.folders.current()``):
+a ``Workbench(data_dir=...)`` run looks in its own data folder's ``models``.
 """
 
 from __future__ import annotations
@@ -24,20 +22,10 @@ SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights"
 DEFAULT_MODEL = "shapes32.safetensors"
 EXTENSIONS = (".safetensors",)
 
-_models_dir: str | None = None
-
-
-def configure_models_dir(path: str | os.PathLike | None) -> None:
-    """Use ``path`` as the user's models folder (None: back to the default)."""
-    global _models_dir
-    _models_dir = None if path is None else os.fspath(path)
-
 
 def models_dir() -> str:
     """The user's models folder (absolute; it may not exist)."""
-    if _models_dir is not None:
-        return os.path.abspath(_models_dir)
-    return os.path.join(folders.get_base_directory(), "models")
+    return folders.current().directory("models")
 
 
 def search_dirs() -> list[str]:

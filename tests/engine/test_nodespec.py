@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import Executor, NodeRegistry, validate_prompt
-from engine.nodespec import NO_DEFAULT
+from engine.nodespec import NO_DEFAULT, parse_inputs
 
 from .stubs import v1_node
 
@@ -79,6 +79,23 @@ def test_inputs_in_order_with_their_kind_type_default_and_control():
     ]
     assert spec.engine_hidden == {"node_id": "UNIQUE_ID"}
     assert "token" in spec.declared and "node_id" not in spec.declared
+
+
+def test_an_input_of_several_types_with_a_widget_type_is_a_widget():
+    inputs, _ = parse_inputs(
+        {
+            "required": {
+                "amount": ("INT,FLOAT", {"widgetType": "INT", "default": 1}),
+                "number": ("INT,FLOAT", {}),
+                "linked": ("INT,FLOAT", {"widgetType": "INT", "forceInput": True}),
+            }
+        }
+    )
+    assert [(i.name, i.kind) for i in inputs] == [
+        ("amount", "widget"),
+        ("number", "link"),
+        ("linked", "link"),
+    ]
 
 
 def test_parsed_again_only_when_input_types_changes():

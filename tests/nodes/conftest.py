@@ -16,7 +16,6 @@ def data_dir(data_dir):
 @pytest.fixture
 def models(data_dir):
     """The models folder of this test's data dir (where the loader looks first)."""
-    files.configure_models_dir(None)
     path = data_dir / "models"
     path.mkdir(parents=True)
     assert files.models_dir() == str(path)

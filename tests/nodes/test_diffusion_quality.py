@@ -102,7 +102,6 @@ def has_shapes(images: torch.Tensor) -> bool:
 
 @pytest.fixture(scope="module")
 def samples():
-    files.configure_models_dir(None)
     trained = load_diffusion_model(files.find_model(files.DEFAULT_MODEL))
     torch.manual_seed(0)
     untrained = DiffusionModel(

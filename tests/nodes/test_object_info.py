@@ -65,6 +65,14 @@ def test_the_image_helpers_nodes_are_all_there():
         "PrimitiveStringMultiline",
         "PrimitiveBoolean",
         "PrimitiveSeed",
+        "ComfySwitchNode",
+        "ComfyMathExpression",
+        "ImageScaleToTotalPixels",
+        "ResizeAndPadImage",
+        "ResizeImageMaskNode",
+        "BatchImagesNode",
+        "BatchMasksNode",
+        "ImageCompare",
     ]
     assert set(wanted) <= set(NODE_CLASS_MAPPINGS)
 

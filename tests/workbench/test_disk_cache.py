@@ -524,3 +524,95 @@ def test_concurrent_writers_and_readers_keep_the_index_true(tmp_path, fsync):
     assert cache.total_bytes <= 400_000
     assert cache.total_bytes == sum(p.stat().st_size for p in entry_files(tmp_path))
     assert len(cache) == len(entry_files(tmp_path))
+
+
+# --- two caches (two kernels) on one directory ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [[[1, "two"]], [[Image.new("RGB", (4, 4), "red")]], [[torch.arange(9.0)]]],
+    ids=["json", "png", "safetensors"],
+)
+def test_an_entry_another_cache_wrote_is_found_on_a_miss(tmp_path, outputs):
+    mine, other = DiskCache(tmp_path), DiskCache(tmp_path)  # both index the empty directory
+    assert not mine.contains(KEY) and mine.get(KEY) is None
+    other.put(KEY, CacheEntry({"n": [1]}, outputs), "Node")
+    other.flush()
+
+    assert mine.contains(KEY)
+    got = mine.get(KEY)
+    assert got is not None and got.ui == {"n": [1]}
+    assert_same(got.outputs, outputs)
+    (path,) = entry_files(tmp_path)
+    assert len(mine) == 1 and mine.total_bytes == path.stat().st_size  # now in its index
+
+
+def test_get_finds_an_entry_another_cache_wrote_without_contains_first(tmp_path):
+    mine, other = DiskCache(tmp_path), DiskCache(tmp_path)
+    other.put(KEY, CacheEntry(None, [[7]]), "Node")
+    other.flush()
+    assert mine.get(KEY).outputs == [[7]]
+
+
+def test_a_damaged_entry_another_cache_wrote_is_discarded_as_any(tmp_path):
+    mine, other = DiskCache(tmp_path), DiskCache(tmp_path)
+    other.put(KEY, CacheEntry(None, [[torch.arange(9.0)]]), "Node")
+    other.flush()
+    (path,) = entry_files(tmp_path)
+    flip_byte(-1)(path)
+
+    assert mine.contains(KEY)  # found; verified when read
+    with pytest.warns(RuntimeWarning, match="corrupt entry"):
+        assert mine.get(KEY) is None
+    assert not path.exists() and not mine.contains(KEY) and len(mine) == 0
+
+
+def test_a_miss_adopts_no_temporary_file_and_no_entry_it_may_not_read(tmp_path):
+    mine = DiskCache(tmp_path)
+    trusting = DiskCache(tmp_path, allow_pickle=True)
+    trusting.put(key(1), CacheEntry(None, [[Fraction(1, 3)]]), "F")
+    trusting.flush()
+    assert [p.name for p in entry_files(tmp_path)] == [f"{key(1)}.pickle.safetensors"]
+    (tmp_path / key(2)[:2]).mkdir(exist_ok=True)
+    (tmp_path / key(2)[:2] / f"{key(2)}.json.{os.getpid()}.abc.tmp").write_text("{}")
+    for n in (1, 2):
+        assert not mine.contains(key(n)) and mine.get(key(n)) is None
+    assert len(mine) == 0
+
+
+WORKBENCH_WRITER = textwrap.dedent(
+    """
+    import sys
+    from workbench import Workbench
+
+    wb = Workbench(data_dir=sys.argv[1])
+    g = wb.graph()
+    image = g.EmptyImage(width=8, height=8, batch_size=1, color=0xFF0000)
+    inverted = g.ImageInvert(image=image)
+    r = wb.run(g, outputs=[inverted], progress=False)
+    assert r.executed == {"EmptyImage_1", "ImageInvert_1"}, r
+    wb.close()  # flushes the disk cache
+    """
+)
+
+
+def test_a_session_is_served_what_a_session_in_another_process_computed(tmp_path):
+    from workbench import Workbench
+
+    wb = Workbench(data_dir=tmp_path)  # indexes its (empty) disk cache now
+    try:
+        subprocess.run(
+            [sys.executable, "-c", WORKBENCH_WRITER, str(tmp_path)],
+            cwd=ROOT,
+            check=True,
+            timeout=120,
+        )
+        g = wb.graph()
+        image = g.EmptyImage(width=8, height=8, batch_size=1, color=0xFF0000)
+        inverted = g.ImageInvert(image=image)
+        r = wb.run(g, outputs=[inverted], progress=False)
+        assert r.executed == set() and r.cached == {"EmptyImage_1", "ImageInvert_1"}
+        assert float(r[inverted][0, 0, 0, 0]) == 0.0
+    finally:
+        wb.close()

@@ -33,6 +33,10 @@ def wb(tmp_path):
         return 2 * x
 
     @session.node
+    def plus(x: int, y: int) -> int:
+        return x + y
+
+    @session.node
     def boom(x: int) -> int:
         raise ValueError(f"cannot use {x}")
 
@@ -82,6 +86,8 @@ def run_to(wb, outcome: str):
         return wb.run(g, outputs=[d])
     if outcome == "expanded":
         return wb.run(g, outputs=[g.Twice(x=a)])
+    if outcome == "reused":  # two identical nodes: computed once
+        return wb.run(g, outputs=[g.plus(x=g.double(x=a), y=g.double(x=a))])
     if outcome == "error":
         return wb.run(g, outputs=[g.boom(x=g.double(x=a))])
     if outcome == "invalid":
@@ -94,11 +100,12 @@ def run_to(wb, outcome: str):
 
 
 @pytest.mark.parametrize(
-    "outcome", ["success", "cached", "expanded", "error", "interrupted", "invalid"]
+    "outcome", ["success", "cached", "reused", "expanded", "error", "interrupted", "invalid"]
 )
 def test_the_progress_line_the_table_and_the_sets_agree(wb, capsys, outcome):
     r = run_to(wb, outcome)
-    assert r.status == {"cached": "success", "expanded": "success"}.get(outcome, outcome)
+    expected = outcome if outcome in ("error", "interrupted", "invalid") else "success"
+    assert r.status == expected
     last_line = re.split(r"[\r\n]", capsys.readouterr().err.strip())[-1]
     counts = COUNTS.search(last_line)
     assert counts, f"the display did not end on a result: {last_line!r}"
@@ -113,12 +120,16 @@ def test_the_progress_line_the_table_and_the_sets_agree(wb, capsys, outcome):
         {failed} & r.executed
     ) == r.executed
     assert {n for n, state in rows.items() if state == "cached"} == r.cached
+    assert {n for n, state in rows.items() if state == "reused"} == r.reused
+    assert (f", {len(r.reused)} reused" in last_line) == bool(r.reused)
     if failed is not None:
         assert rows[failed] == ("error" if r.status == "error" else "interrupted")
     if outcome == "invalid":
         assert rows == {"a": "invalid"} and "Required input is missing" in last_line
     if outcome == "expanded":
         assert len(rows) == 4 and len(r.executed) == 4  # one, Twice and the two it added
+    if outcome == "reused":
+        assert len(r.reused) == 1 and len(r.executed) == 3
     assert last_line == r.summary  # the display ends on the result's own line
 
 

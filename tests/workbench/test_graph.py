@@ -91,7 +91,8 @@ def test_keyword_errors_name_the_node_and_the_valid_inputs(registry):
     g = Graph(registry)
     with pytest.raises(
         TypeError,
-        match=r"scale\(\) got an unexpected input 'fcator'; valid inputs: x, factor, mode",
+        match=r"scale\(\) got an unexpected input 'fcator'; did you mean 'factor'\? "
+        r"\(valid inputs: x, factor, mode\)",
     ):
         g.scale(x=1, fcator=2.0)
     with pytest.raises(TypeError, match=r"scale\(\): input 'x' expects INT, got str"):

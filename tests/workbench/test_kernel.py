@@ -337,11 +337,13 @@ def test_a_saved_notebook_shows_the_final_state_of_every_run(tmp_path):
         assert "text/html" in output.data
         assert not output.data["text/plain"].startswith(("VBox(", "HTML("))
     progress, result = shown[1]
-    assert progress.data["text/plain"] == result.data["text/plain"][len("<RunResult ") : -1]
     assert progress.data["text/plain"].startswith("done: 1 ran, 0 cached")
+    line = progress.data["text/plain"].replace("done: ", "<RunResult success: ", 1) + ">"
+    assert result.data["text/plain"] == line
     failed, failed_result = shown[2]
     assert failed.data["text/plain"].startswith("failed: ")
-    assert "<RunResult " + failed.data["text/plain"] + ">" in failed_result.data["text/plain"]
+    line = failed.data["text/plain"].replace("failed: ", "<RunResult error: ", 1) + ">"
+    assert failed_result.data["text/plain"].startswith(line + "\n")
     assert "boom_1 (boom) raised ValueError: no good" in failed.data["text/html"]
     job_display = shown[3][0]  # updated when the job ended, in the next cell
     assert job_display.data["text/plain"].startswith("done: 2 ran, 0 cached")
