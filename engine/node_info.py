@@ -81,5 +81,5 @@ class NodeInfo:
         head = f"{spec.head}\x1fid={node_id}" if node_type.not_idempotent else spec.head
         producers = [link[1] for link in eager]
         self.signature_links = NodeLinks(
-            head, constants, eager, lazy, producers, spec.volatile, plain
+            head, constants, eager, lazy, producers, spec.volatile, plain, node_type.name
         )

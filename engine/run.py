@@ -86,7 +86,12 @@ class Run:
         self.classes: dict[str, ClassInfo] = {}
         self.info = NodeInfos(self.make_info)  # node id -> NodeInfo, made on first use
         self.signatures = Signatures(
-            self.node_links, self.is_changed, executor.evidence, self.last.signatures
+            self.node_links,
+            self.is_changed,
+            executor.evidence,
+            self.last.signatures,
+            self.head_of,
+            self.consumers,
         )
         self.list = ExecutionList(self.links_of, self.available, self.node_type)
         self.values: dict[str, list] = {}  # node id -> outputs (a list per slot) at hand this run
@@ -129,6 +134,11 @@ class Run:
             spec = self.validated_specs.get(node_type.name)  # None for expanded nodes' classes
             known = self.classes[node_type.name] = ClassInfo(node_type, spec)
         return known
+
+    def head_of(self, class_type: str) -> str:
+        """The current signature head of a class type (its code and globals)."""
+        node_type = self.ex.registry.get(class_type)
+        return self.class_info(node_type).head if node_type is not None else "missing"
 
     def node_links(self, node_id: str) -> NodeLinks:
         return self.info[node_id].signature_links
@@ -195,7 +205,7 @@ class Run:
         if entry is not None:
             (self.reused if key in self.stored else self.cached).add(node_id)
             self.ex.outputs.claim(node_id, self.dynprompt.get_real_node_id(node_id), key)
-            if entry.ui and (node_id in self.targets or self.is_output(node_id)):
+            if entry.ui and node_id in self.targets:
                 self.ui[node_id] = entry.ui
         return entry
 
@@ -214,7 +224,12 @@ class Run:
             return
         for class_type in {node["class_type"] for node in self.prompt.values()}:
             spec = self.class_info(ex.registry.get(class_type))
-            if spec.volatile or spec.lazy or last.heads.get(class_type) != spec.head:
+            if (
+                spec.volatile
+                or spec.lazy
+                or class_type in ex.evidence.expanding  # its expansion's classes may have changed
+                or last.heads.get(class_type) != spec.head
+            ):
                 return
         self.signatures.adopt(last.keys, self.prompt)
         self.adopted = True
@@ -289,8 +304,10 @@ class Run:
     def run_node(self, node_id: str) -> bool:
         """Run (or serve from cache) the staged node; False if it must wait for more inputs."""
         info = self.info[node_id]
+        expanded = None
         if node_id in self.pending_subgraphs:
             outputs, ui = self.resolve_subgraph(node_id, info), {}
+            expanded = self.expansion_classes(node_id)
         elif node_id in self.pending_async:
             results = [
                 r.result() if isinstance(r, asyncio.Task) else r
@@ -317,7 +334,7 @@ class Run:
             if done is None:
                 return False
             outputs, ui = done
-        self.finish(info, outputs, ui)
+        self.finish(info, outputs, ui, expanded)
         return True
 
     def call_node(self, info: NodeInfo):
@@ -468,6 +485,32 @@ class Run:
         for producer in producers:
             self.list.add_strong_link(producer, node_id)
 
+    def expansion_ui(self, node_id: str) -> dict:
+        """The ui of the output nodes ``node_id``'s expansion made, merged in the order they ran."""
+        parents = self.dynprompt.ephemeral_parents
+        merged: dict[str, list] = {}
+        for child, ui in self.ui.items():
+            parent = parents.get(child)
+            while parent is not None and parent != node_id:
+                parent = parents.get(parent)
+            if parent == node_id:
+                for key, values in ui.items():
+                    merged.setdefault(key, []).extend(
+                        values if isinstance(values, list) else [values]
+                    )
+        return merged
+
+    def expansion_classes(self, node_id: str) -> frozenset[str]:
+        """The class types of the nodes ``node_id``'s expansion made, nested ones included."""
+        parents = self.dynprompt.ephemeral_parents
+        classes = set()
+        for child, parent in parents.items():
+            while parent is not None and parent != node_id:
+                parent = parents.get(parent)
+            if parent == node_id:
+                classes.add(self.dynprompt.get_node(child).get("class_type"))
+        return frozenset(classes)
+
     def resolve_subgraph(self, node_id: str, info: NodeInfo) -> list:
         resolved = []
         for graph, result in self.pending_subgraphs.pop(node_id):
@@ -498,12 +541,22 @@ class Run:
     def display_node(self, node_id: str) -> str:
         return self.dynprompt.get_display_node_id(node_id)
 
-    def finish(self, info: NodeInfo, outputs: list, ui: dict) -> None:
+    def finish(
+        self, info: NodeInfo, outputs: list, ui: dict, expanded: frozenset[str] | None = None
+    ) -> None:
+        """The node is done: store and record its outputs (``expanded``: the class types
+        its expansion used, if it expanded)."""
         node_id = info.id
         channel = self.progress.pop(node_id, None)
         if channel is not None and channel.held is not None:
             channel.flush()
-        key = self.signatures.record(node_id, self.requested.get(node_id, _NOTHING))
+        key = self.signatures.record(node_id, self.requested.get(node_id, _NOTHING), expanded)
+        if expanded is not None:
+            # Its ui is what the output nodes of its expansion showed: kept with its
+            # entry, a cached rerun of it shows the same (their events were sent).
+            ui = self.expansion_ui(node_id)
+            if ui and node_id in self.targets:
+                self.ui[node_id] = ui
         if self.storable(info):
             entry = CacheEntry(ui or None, outputs)
             self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
@@ -516,7 +569,7 @@ class Run:
         self.values[node_id] = outputs
         self.executed.add(node_id)
         self.timings[node_id] = time.perf_counter() - self.started.pop(node_id)
-        if ui:
+        if ui and expanded is None:
             self.emit_executed(node_id, ui)
 
     def emit_executed(self, node_id: str, ui: dict) -> None:

@@ -23,6 +23,17 @@ evidence predicts that set: with the same eager key, ``check_lazy_status``
 sees the same inputs and so asks for the same ones. With no evidence yet, the
 signature is unknown until the node has run.
 
+Expansions: a node that returns a subgraph ("expand") produces values made by
+the node types of that subgraph, so their code is part of what its outputs
+depend on. After it runs, the class types its expansion used (nested ones
+included) are recorded against its eager key, as lazy evidence is, and its
+signature adds their current heads (code and globals fingerprints): redefining
+a node type used inside an expansion reruns the expanding node and what is
+downstream of it. A class is known to expand once one of its nodes has; a node of
+it is then signed only once its last expansion is known. The first time a node
+expands, its signature changes as it finishes, and the nodes downstream of it
+(which cannot have run yet) are signed again from the new one.
+
 Blind spots: what a node reads that is not an input (files, globals, the
 clock) is invisible unless its ``IS_CHANGED`` reports it; see
 ``fingerprint.py`` for the code fingerprint's own blind spot.
@@ -48,12 +59,13 @@ class NodeLinks(NamedTuple):
     producers: list[str]  # the producers of ``eager``
     volatile: bool  # has IS_CHANGED
     plain: bool  # every constant is a str/int/float/bool/None (compares by value)
+    kind: str = ""  # its class type
 
 
-class LazyEvidence:
-    """Eager key → the lazy inputs the node evaluated last time (bounded, LRU)."""
+class _Records:
+    """Eager key → what the node did last time (bounded, LRU)."""
 
-    def __init__(self, max_size: int = 100_000):
+    def __init__(self, max_size: int):
         self.max_size = max_size
         self._records: OrderedDict[str, frozenset[str]] = OrderedDict()
 
@@ -73,6 +85,25 @@ class LazyEvidence:
         self._records.clear()
 
 
+class LazyEvidence(_Records):
+    """Eager key → the lazy inputs the node evaluated last time; and what expansions used.
+
+    ``expansions``: eager key → the class types its expansion used last time.
+    ``expanding``: the class types any of whose nodes has expanded (see the module
+    docstring); empty until one has, which keeps the common path free of lookups.
+    """
+
+    def __init__(self, max_size: int = 100_000):
+        super().__init__(max_size)
+        self.expansions = _Records(max_size)
+        self.expanding: set[str] = set()
+
+    def clear(self) -> None:
+        super().clear()
+        self.expansions.clear()
+        self.expanding.clear()
+
+
 class Signatures:
     """The signatures of one run's nodes, each computed once (iteratively: no recursion)."""
 
@@ -82,6 +113,8 @@ class Signatures:
         is_changed: Callable[[str], Any],
         evidence: LazyEvidence,
         previous: dict[str, tuple] | None = None,
+        head: Callable[[str], str] | None = None,
+        consumers: Callable[[str], set[str]] | None = None,
     ):
         """``previous`` is the ``learnt`` of the last run: node id -> (its NodeLinks,
         its producers' signatures, its eager key). A node whose class, plain
@@ -95,6 +128,8 @@ class Signatures:
         self._links = links
         self._is_changed = is_changed
         self._evidence = evidence
+        self._head = head  # class type -> its current head (for expansions)
+        self._consumers = consumers  # node id -> the nodes linking to it
         self.keys: dict[str, str] = {}  # node id -> signature
         self._eager: dict[str, str] = {}  # node id -> eager key
         self._unknown: set[str] = set()  # no signature yet; cleared when a node records one
@@ -119,9 +154,10 @@ class Signatures:
         input leads to.
         """
         keys, links_of, eager_key = self.keys, self._links, self._eager_key
+        expanding = self._evidence.expanding
         for node_id in node_ids:
             links = links_of(node_id)
-            if links.lazy or links.volatile:
+            if links.lazy or links.volatile or (expanding and links.kind in expanding):
                 continue
             for producer in links.producers:
                 if producer not in keys:
@@ -166,11 +202,21 @@ class Signatures:
                 keys[current] = key
         return keys.get(node_id)
 
-    def record(self, node_id: str, evaluated_lazy: set[str]) -> str:
-        """The node has run, evaluating ``evaluated_lazy``: fix its signature."""
+    def record(
+        self, node_id: str, evaluated_lazy: set[str], expanded: frozenset[str] | None = None
+    ) -> str:
+        """The node has run, evaluating ``evaluated_lazy`` (and expanding into nodes of the
+        class types ``expanded``, if it expanded): fix its signature."""
         links = self._links(node_id)
+        evidence = self._evidence
+        if expanded is not None:
+            evidence.expanding.add(links.kind)
+        if links.kind in evidence.expanding:
+            eager = self._eager_key(node_id, links)
+            if eager is not None:
+                evidence.expansions.record(eager, expanded or frozenset())
         known = self.keys.get(node_id)
-        if known is not None and not links.lazy:
+        if known is not None and not links.lazy and not expanded:
             return known  # computed before it ran, and nothing lazy could change it
         self._unknown.clear()  # what was unknown because of this node may be known now
         for _, producer, _ in links.eager:
@@ -189,8 +235,27 @@ class Signatures:
             key = self._with_lazy(eager, links, names)
         else:
             key = eager
+        if expanded and key is not None:
+            key = self._with_expansion(key, expanded)
+            if known is not None and key != known:
+                self._forget_downstream(node_id)
         self.keys[node_id] = key
         return key
+
+    def _forget_downstream(self, node_id: str) -> None:
+        """Drop the signatures made from ``node_id``'s old one (its consumers have not run)."""
+        if self._consumers is None:
+            return
+        frontier, seen = [node_id], {node_id}
+        while frontier:
+            for consumer in self._consumers(frontier.pop()):
+                if consumer not in seen:
+                    seen.add(consumer)
+                    frontier.append(consumer)
+                    self.keys.pop(consumer, None)
+                    self._eager.pop(consumer, None)
+                    self.learnt.pop(consumer, None)
+        self._unknown.clear()
 
     def _producers(self, node_id: str) -> list[str]:
         """The nodes whose signatures this one's needs (lazy ones per the evidence)."""
@@ -236,12 +301,26 @@ class Signatures:
 
     def _compose(self, node_id: str, links: NodeLinks) -> str | None:
         eager = self._eager_key(node_id, links)
-        if eager is None or not links.lazy:
-            return eager
-        names = self._evidence.get(eager)
-        if names is None:
+        if eager is None:
             return None
-        return self._with_lazy(eager, links, names)
+        key = eager
+        if links.lazy:
+            names = self._evidence.get(eager)
+            if names is None:
+                return None
+            key = self._with_lazy(eager, links, names)
+        if key is not None and links.kind in self._evidence.expanding:
+            used = self._evidence.expansions.get(eager)
+            if used is None:  # it has not run since its class first expanded
+                return None
+            if used:
+                key = self._with_expansion(key, used)
+        return key
+
+    def _with_expansion(self, key: str, classes: frozenset[str]) -> str:
+        head = self._head or (lambda class_type: "")
+        parts = [key, *(f"expands {c}={head(c)}" for c in sorted(classes))]
+        return digest("\x1e".join(parts))
 
     def _with_lazy(self, eager: str, links: NodeLinks, names: frozenset[str]) -> str | None:
         parts = [eager]

@@ -191,6 +191,7 @@ class Graph:
         self._control: dict[str, dict[str, str]] = {}  # node id -> {input: policy}, as set
         self._ui: dict[str, dict] = {}  # node id -> UI data (pos, size, title, mode...)
         self._handles: dict[str, Node] = {}
+        self._next_number: dict[str, int] = {}  # class type -> the number its next id tries
         self._subscribers: list[Callable[[dict], None]] = []
         self.document: dict = {}  # workflow data the engine does not read (docs/graph-model.md)
         self.opened_from: Source | None = None  # the workflow it was opened from (saving back)
@@ -225,9 +226,11 @@ class Graph:
         return self._handle(node_id)
 
     def _new_id(self, class_type: str) -> str:
-        n = 1
+        """``<class_type>_<n>``: the first free n from the last one given (not O(nodes))."""
+        n = self._next_number.get(class_type, 1)
         while f"{class_type}_{n}" in self._nodes:
             n += 1
+        self._next_number[class_type] = n + 1
         return f"{class_type}_{n}"
 
     def _handle(self, node_id: str) -> Output | Node:
@@ -401,6 +404,16 @@ class Graph:
         return self._nodes[node_id]["class_type"] in self._registry and not (
             ui and ui.get("virtual")
         )
+
+    def state(self) -> dict[str, dict]:
+        """Every node as ``{"class_type", "inputs", "ui", "control"}`` (its ``add_node`` op
+        without ``op`` and ``id``), in insertion order; copies. What an editor view starts from."""
+        state = {}
+        for node_id in self._nodes:
+            op = self._add_op(node_id)
+            del op["op"], op["id"]
+            state[node_id] = op
+        return state
 
     @at_user_frame
     def control_of(self, key: str | Output | Node) -> dict[str, str]:
@@ -765,6 +778,7 @@ def _input_names(spec: NodeSpec) -> list[str]:
     return [declared.name for declared in spec.inputs]
 
 
+@functools.lru_cache(maxsize=1024)
 def _accepts_undeclared(cls: type) -> bool:
     """Whether the node's function takes ``**kwargs`` (undeclared linked inputs)."""
     function = getattr(cls, "__wrapped__", None) or getattr(cls, getattr(cls, "FUNCTION", ""), None)

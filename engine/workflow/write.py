@@ -444,7 +444,7 @@ class _Patch:
                 f"input {name!r} of node {node_id} (inside a subgraph) was relinked: not saved"
             )
             return
-        inputs = target.get("inputs") if isinstance(target.get("inputs"), list) else []
+        inputs = _listed(target, "inputs")
         for entry in inputs:
             if (
                 isinstance(entry, dict)
@@ -479,7 +479,7 @@ class _Patch:
                     ),
                     None,
                 )
-                for output in origin.get("outputs", []) if origin else []:
+                for output in _listed(origin, "outputs"):
                     if isinstance(output, dict) and isinstance(output.get("links"), list):
                         output["links"] = [i for i in output["links"] if i != link_id]
                 target = next(
@@ -490,7 +490,7 @@ class _Patch:
                     ),
                     None,
                 )
-                for slot in target.get("inputs", []) if target else []:
+                for slot in _listed(target, "inputs"):
                     if isinstance(slot, dict) and slot.get("link") == link_id:
                         slot["link"] = None
 
@@ -556,3 +556,9 @@ def _link_ends(entry: Any) -> tuple | None:
             entry.get("target_slot"),
         )
     return None
+
+
+def _listed(node: dict | None, key: str) -> list:
+    """``node[key]`` if it is a list (a hostile file may hold anything there), else []."""
+    value = node.get(key) if node else None
+    return value if isinstance(value, list) else []

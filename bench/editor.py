@@ -1,0 +1,246 @@
+"""The editor in a real browser: load, pan, preview latency and the queue panel (printed).
+
+    python bench/editor.py
+
+Starts JupyterLab and headless Chromium (as tests/e2e does; needs /usr/bin/chromium),
+opens a notebook written for the occasion and measures, in the page:
+
+- load time of a 500- and a 2,000-node graph (built in an earlier cell): from running
+  the cell that shows the editor until the canvas holds every node and has drawn a
+  frame (goals ≤ 1 s, ≤ 3 s), and how much of it the canvas's own reconcile took;
+- frame time while panning the 2,000-node graph with the mouse (all nodes in view):
+  the median time LiteGraph spends drawing a frame, and the median interval between
+  frames (goal ≤ 16 ms);
+- widget change → updated preview on a cheap node, in Run (On Change): from the click
+  on the widget's arrow until the new preview image is on the canvas (goal ≤ 150 ms);
+- the queue panel with 1,000 pending jobs: applying the delta that adds them, and one
+  further delta (a job cancelled).
+
+Nothing is asserted; screenshots go to bench/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.lab import CHROMIUM_ARGS, Lab, Page, browser_path  # noqa: E402
+
+SETUP = """\
+import threading, torch
+from engine import Image, progress
+from workbench import Workbench
+wb = Workbench.current()
+gate = threading.Event()
+
+@wb.node
+def inc(a: int = 0, b: int = 1) -> int:
+    return a + b
+
+@wb.node
+def swatch(value: int = 0) -> Image:
+    return torch.full((1, 64, 64, 3), (value % 10) / 10)
+
+@wb.node
+def hold(x: int = 0) -> int:
+    while not gate.wait(0.01):
+        progress.check_interrupted()
+    return x
+
+def grid(n, chains=25):
+    g = wb.graph()
+    for c in range(chains):
+        last = g.inc(a=c)
+        for _ in range(n // chains - 1):
+            last = g.inc(a=last)
+    return g
+"""
+
+CELLS = [
+    SETUP + "g500, g2000 = grid(500), grid(2000)\n",
+    "ed500 = wb.editor(g500, height=500)\ned500",
+    "ed2000 = wb.editor(g2000, height=500)\ned2000",
+    "gs = wb.graph()\nsw = gs.swatch(value=0)\ngs.PreviewImage(images=sw)\n"
+    "eds = wb.editor(gs, height=400)\neds",
+]
+
+
+def notebook(path: Path) -> None:
+    cells = [
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": source,
+        }
+        for source in CELLS
+    ]
+    path.write_text(
+        json.dumps(
+            {
+                "cells": cells,
+                "nbformat": 4,
+                "nbformat_minor": 5,
+                "metadata": {
+                    "kernelspec": {
+                        "name": "python3",
+                        "display_name": "Python 3",
+                        "language": "python",
+                    }
+                },
+            }
+        )
+    )
+
+
+def load(page: Page, cell: int, editor: int, nodes: int) -> None:
+    page.editor = editor
+    started = page.page.evaluate("() => performance.now()")
+    page.run_cell(cell)
+    page.wait_js(f"return view.session.byId.size >= {nodes};", timeout=120)
+    done = page.js(
+        "return new Promise(r => requestAnimationFrame(() => requestAnimationFrame("
+        "() => r(performance.now()))));"
+    )
+    reconcile = page.js("return view.session.reconcileMs;")
+    print(
+        f"load {nodes:5d} nodes: {done - started:7.0f} ms to the first frame "
+        f"(canvas reconcile {reconcile:.0f} ms; goal ≤ {1000 if nodes <= 500 else 3000} ms)"
+    )
+
+
+def pan(page: Page) -> None:
+    page.editor = 1
+    page.show_editor()
+    page.js(
+        "const draw = view.canvas.draw.bind(view.canvas); window.__draws = [];"
+        " view.canvas.draw = (a, b) => { const t = performance.now(); draw(a, b);"
+        " if (view.canvas.dragging_canvas) window.__draws.push(performance.now() - t); };"
+        " window.__frames = []; const tick = (t) => { window.__frames.push(t);"
+        " requestAnimationFrame(tick); }; requestAnimationFrame(tick);"
+    )
+    box = page.page.locator(".wb-canvas-box").nth(1).bounding_box()
+    x, y = box["x"] + 5, box["y"] + box["height"] - 8  # the canvas's free bottom edge
+    for label, zoom in [("all 2000 nodes in view", None), ("zoom 0.5", 0.5)]:
+        visible = page.js(
+            "view.fit(); if (arg) { view.canvas.ds.scale = arg;"
+            " view.canvas.centerOnNode(view.session.graph._nodes[1010]); }"
+            " view.canvas.setDirty(true, true);"
+            " view.canvas.draw(true, true); return view.canvas.visible_nodes.length;",
+            zoom,
+        )
+        page.page.evaluate("() => { window.__frames = []; window.__draws = []; }")
+        page.page.mouse.move(x + 300, y)
+        page.page.mouse.down()
+        for i in range(120):
+            page.page.mouse.move(x + 300 + (i % 60) * 5, y - (i % 60) * 3)
+        page.page.mouse.up()
+        draws = [d for d in page.page.evaluate("() => window.__draws") if d > 0.5]  # drawn
+        frames = page.page.evaluate("() => window.__frames")
+        intervals = [b - a for a, b in zip(frames, frames[1:], strict=False)]
+        page.shot(f"pan-2000-{zoom or 'all'}")
+        if draws:
+            print(
+                f"pan 2000 nodes, {label} ({visible} drawn): median draw "
+                f"{statistics.median(draws):.1f} ms over {len(draws)} frames (p90 "
+                f"{sorted(draws)[int(len(draws) * 0.9)]:.1f} ms), median frame interval "
+                f"{statistics.median(intervals):.1f} ms (goal ≤ 16 ms)"
+            )
+        else:
+            print(f"pan 2000 nodes, {label}: no frame was drawn while dragging")
+
+
+def preview_latency(page: Page) -> None:
+    page.editor = 2
+    page.show_editor()
+    page.page.locator(".wb-mode select").nth(2).select_option(label="Run (On Change)")
+    page.page.locator("button.wb-run").nth(2).click()
+    page.wait_js("return view.session.previews.has('PreviewImage_1');", timeout=120)
+    times = []
+    for _ in range(8):
+        page.js("window.__before = view.session.previews.get('PreviewImage_1');")
+        point = page.widget("swatch_1", "value", "right")
+        started = page.page.evaluate("() => performance.now()")
+        page.page.mouse.click(*point)
+        page.wait_js(
+            "return view.session.previews.get('PreviewImage_1') !== window.__before;", timeout=60
+        )
+        times.append(page.page.evaluate("() => performance.now()") - started)
+        time.sleep(0.3)
+    page.shot("preview-latency")
+    print(
+        f"widget change -> preview: median {statistics.median(times):.0f} ms, "
+        f"min {min(times):.0f} ms over {len(times)} changes (goal ≤ 150 ms)"
+    )
+    page.page.locator(".wb-mode select").nth(2).select_option(label="Run")
+
+
+def queue_panel(page: Page) -> None:
+    page.editor = 2
+    page.kernel(
+        "gate.clear()\nhq = wb.graph()\nhq.hold(x=1)\n"
+        "jobs = [j for i in range(1001) for j in wb.queue.submit(hq.to_prompt(), outputs=['hold_1'])]"
+    )
+    page.wait_js("return view.queue.jobs.length >= 1001;", timeout=120)
+    big = page.js("return view.queue.lastUpdateMs;")
+    page.kernel("wb.queue.cancel(jobs[500])")
+    page.wait_js("return view.queue.jobs.length === 1000;", timeout=60)
+    one = page.js("return view.queue.lastUpdateMs;")
+    page.shot("queue-1000")
+    print(
+        f"queue panel, 1,000 pending jobs: {big:.1f} ms to apply the delta adding them, "
+        f"{one:.2f} ms for the next delta (one job cancelled)"
+    )
+    page.kernel("wb.queue.clear(); wb.queue.interrupt(); gate.set()")
+
+
+def main() -> None:
+    print(
+        f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (figures scale with it)"
+    )
+    if browser_path() is None:
+        print("bench/editor.py needs Chromium (apt-get install -y chromium)")
+        return
+    from playwright.sync_api import sync_playwright
+
+    artifacts = ROOT / "bench" / "artifacts" / "editor"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        lab = Lab(Path(tmp), [])
+        notebook(Path(tmp) / "root" / "bench_editor.ipynb")
+        try:
+            with sync_playwright() as p:
+                context = p.chromium.launch_persistent_context(
+                    str(Path(tmp) / "browser"),
+                    executable_path=browser_path(),
+                    headless=True,
+                    args=CHROMIUM_ARGS,
+                    viewport={"width": 1400, "height": 1000},
+                )
+                page = Page(
+                    context.pages[0] if context.pages else context.new_page(), lab, artifacts
+                )
+                page.open("bench_editor.ipynb")
+                page.run_cell(0)
+                load(page, 1, 0, 500)
+                load(page, 2, 1, 2000)
+                pan(page)
+                page.run_cell(3)
+                preview_latency(page)
+                queue_panel(page)
+                context.close()
+        finally:
+            lab.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,326 @@
+"""``GraphEditor``: the LiteGraph canvas as an anywidget, a view of one ``Graph``.
+
+Protocol: ``docs/editor-protocol.md``. The widget subscribes to the graph (edit
+ops go to the canvas) and to the session's queue (run status, previews, queue
+deltas); the canvas's edits come back as edit ops, applied with ``Graph.apply``.
+Outgoing traffic is coalesced by one ``Throttle`` (≤ 20 messages a second of
+each kind); the ``snapshot`` trait, which the notebook saves, at most twice a
+second. ``close()`` unsubscribes everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..graph import Graph
+from .defs import node_defs
+from .layout import place
+from .previews import encode, output_images, to_pil
+from .protocol import PROTOCOL, SNAPSHOT_VERSION
+from .queue_view import QueueView
+from .status import RunStatus
+from .throttle import Throttle
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+MAX_DROP_BYTES = 64 * 2**20  # a dropped file larger than this is refused
+
+
+class GraphEditor(anywidget.AnyWidget):
+    """The canvas of ``graph`` (see the module docstring). Usually made by ``wb.editor(g)``."""
+
+    _esm = STATIC / "editor.js"
+    _css = STATIC / "editor.css"
+    snapshot = traitlets.Dict().tag(sync=True, echo_update=False)
+    defs = traitlets.Dict().tag(sync=True)
+    settings = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, workbench, graph: Graph, height: int = 600, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.workbench = workbench
+        self.graph = graph
+        self.selection: list[str] = []
+        self.on_run: Callable[[dict], None] | None = None  # the Run shortcuts (set by Editor)
+        self.on_queue_change: Callable[[], None] | None = None
+        self.on_edit: Callable[[dict], None] | None = None  # every applied edit op
+        self._lock = threading.Lock()  # guards _ops and _queue_dirty
+        self._ops: list[dict] = []
+        self._queue_dirty = True
+        self._errors: dict | None = None
+        self._defs_generation = workbench.registry.generation
+        self.defs = node_defs(workbench.registry)
+        self.settings = {"height": int(height)}
+        self._place_new(list(graph))
+        self.snapshot = self._snapshot()
+        self.status = RunStatus(self._runs_this_graph, lambda: self._updates.poke())
+        self.queue_view = QueueView(workbench.queue)
+        self._updates = Throttle(self._flush, rate=20)
+        self._snapshots = Throttle(self._save_snapshot, rate=2)
+        self._unsubscribers = [
+            graph.subscribe(self._on_op),
+            workbench.queue.subscribe(self._on_event),
+        ]
+        self.on_msg(self._on_msg)
+
+    # --- the graph -> the canvas ---
+
+    def _snapshot(self) -> dict:
+        return {"version": SNAPSHOT_VERSION, "nodes": _jsonable(self.graph.state())}
+
+    def _save_snapshot(self) -> None:
+        self.snapshot = self._snapshot()
+
+    def _place_new(self, node_ids: list[str]) -> None:
+        """Give positions to nodes that have none (added in code)."""
+        state = self.graph.state()
+        if not any(state[n]["ui"].get("pos") is None for n in node_ids if n in state):
+            return
+        for node_id, pos in place(state, self.defs).items():
+            if node_id in node_ids:
+                self.graph.set_ui(node_id, pos=pos)
+
+    def _on_op(self, op: dict) -> None:
+        mine = op.get("origin") is self
+        if not mine:
+            with self._lock:
+                self._ops.append(_jsonable({k: v for k, v in op.items() if k != "origin"}))
+            self._updates.poke()
+            if op.get("op") == "add_node" and (op.get("ui") or {}).get("pos") is None:
+                self._place_new([op["id"]])
+        self._snapshots.poke()
+        if self.on_edit is not None:
+            self.on_edit(op)
+
+    def state_message(self) -> dict:
+        """The whole picture for a (new) view."""
+        return {
+            "type": "state",
+            "protocol": PROTOCOL,
+            "graph": self._snapshot(),
+            "status": self.status.snapshot(),
+            "errors": self._errors,
+        }
+
+    def show_errors(self, message: dict | None) -> None:
+        """Mark a validation's (or a run's) errors on the nodes; None clears them."""
+        self._errors = message
+        self.send(message or {"type": "errors", "message": "", "nodes": {}})
+
+    # --- the canvas -> the graph ---
+
+    def _on_msg(self, _widget, content: dict, buffers: list) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        try:
+            if kind == "hello":
+                self._hello(content)
+            elif kind == "edit":
+                self._edit(content)
+            elif kind == "selection":
+                self.selection = [str(n) for n in content.get("nodes", [])]
+            elif kind == "run" and self.on_run is not None:
+                self.on_run(content)
+            elif kind == "interrupt":
+                self.workbench.queue.auto.stop()
+                self.workbench.queue.interrupt()
+            elif kind == "clear":
+                self.workbench.queue.clear()
+            elif kind == "cancel":
+                self.workbench.queue.cancel(str(content.get("job")))
+            elif kind == "drop":
+                self._drop(str(content.get("name") or "dropped file"), buffers)
+            else:
+                log.warning("editor: unknown message %r", kind)
+        except Exception as exc:  # never a traceback in the kernel for a canvas message
+            log.exception("editor message %r failed", kind)
+            self.send({"type": "errors", "message": f"{type(exc).__name__}: {exc}", "nodes": {}})
+
+    def _hello(self, content: dict) -> None:
+        if content.get("protocol") != PROTOCOL:
+            self.send(
+                {
+                    "type": "errors",
+                    "message": f"The editor's JavaScript speaks protocol {content.get('protocol')}"
+                    f", the kernel {PROTOCOL}: restart the kernel and reload the page.",
+                    "nodes": {},
+                }
+            )
+            return
+        if self.workbench.registry.generation != self._defs_generation:
+            self._defs_generation = self.workbench.registry.generation
+            self.defs = node_defs(self.workbench.registry)
+        self._updates.flush_now()  # ops queued before the state must not arrive after it
+        self.send(self.state_message())
+        self.send(self.queue_view.full())
+        history = self.queue_view.history(self.graph.seed_control(), full=True)
+        if history is not None:
+            self.send(history)
+
+    def _edit(self, content: dict) -> None:
+        for op in content.get("ops") or []:
+            try:
+                if op.get("op") == "add_node" and op.get("class_type") not in self.defs:
+                    raise TypeError(f"no node type {op.get('class_type')!r}")
+                self.graph.apply(op, origin=self)
+            except Exception as exc:
+                self.send(
+                    {
+                        "type": "rejected",
+                        "seq": content.get("seq"),
+                        "message": str(exc),
+                        "node": op.get("id"),
+                    }
+                )
+                self._updates.flush_now()
+                self.send(self.state_message())
+                return
+
+    def _drop(self, name: str, buffers: list) -> None:
+        """A workflow JSON or a ComfyUI PNG dropped on the canvas: opened with ``wb.open``
+        into this editor's graph (its nodes replace the graph's; ``g`` in code sees them)."""
+        opener = getattr(self.workbench, "open", None)
+        if opener is None:
+            self.show_errors(
+                {
+                    "type": "errors",
+                    "message": f"Cannot open {name}: opening workflows needs wb.open "
+                    "(the workflow reader), which this version does not have.",
+                    "nodes": {},
+                }
+            )
+            return
+        data = bytes(buffers[0]) if buffers else b""
+        if not data or len(data) > MAX_DROP_BYTES:
+            self.show_errors(
+                {
+                    "type": "errors",
+                    "message": f"Cannot open {name}: empty, or over {MAX_DROP_BYTES >> 20} MB.",
+                    "nodes": {},
+                }
+            )
+            return
+        is_png = data[:8] == b"\x89PNG\r\n\x1a\n"
+        try:
+            opened, report = opener(data if is_png else data.decode("utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            self.show_errors(
+                {"type": "errors", "message": f"Cannot open {name}: {exc}", "nodes": {}}
+            )
+            return
+        self.replace_with(opened)
+        problems = str(report).strip() if report is not None else ""
+        self.show_errors(
+            {"type": "errors", "message": f"Opened {name}. {problems}", "nodes": {}}
+            if problems
+            else None
+        )
+
+    def replace_with(self, other: Graph) -> None:
+        """Make this editor's graph hold ``other``'s nodes (ids, values, UI data, seed
+        policies), as edit ops: the canvas and code both see them."""
+        for node_id in list(self.graph):
+            self.graph.remove(node_id)
+        for node_id, state in other.state().items():
+            self.graph.apply({"op": "add_node", "id": node_id, **state})
+        self.graph.document = dict(getattr(other, "document", {}) or {})
+
+    # --- engine events -> the canvas ---
+
+    def _runs_this_graph(self, prompt_id: str) -> bool:
+        """Whether the job starting now runs this graph: its nodes are this graph's
+        (same ids, same types). A run of another graph leaves our marks alone."""
+        job = self.workbench.queue.running()
+        if job is None or job.id != prompt_id:
+            return False
+        prompt = job.prompt
+        shared = [n for n in prompt if n in self.graph]
+        if not shared:
+            return False
+        state = self.graph.state()
+        return all(state[n]["class_type"] == prompt[n].get("class_type") for n in shared)
+
+    def _on_event(self, event) -> None:
+        if event.type == "status":
+            with self._lock:
+                self._queue_dirty = True
+            self._updates.poke()
+        else:
+            self.status.on_event(event)
+
+    def _flush(self) -> None:
+        with self._lock:
+            ops, self._ops = self._ops, []
+            queue_dirty, self._queue_dirty = self._queue_dirty, False
+        if ops:
+            self.send({"type": "ops", "ops": ops})
+        message, previews, outputs = self.status.take()
+        if message is not None:
+            self.send(message)
+        for node_id, value in previews.items():
+            picture = to_pil(value)
+            if picture is not None:
+                self._send_images(node_id, "progress", [encode(picture)])
+        for node_id, ui in outputs.items():
+            images = output_images(ui)
+            if images:
+                self._send_images(node_id, "output", images)
+            if ui.get("text"):
+                self.send({"type": "text", "node": node_id, "text": [str(t) for t in ui["text"]]})
+        if self.status.errors is not None and message is not None:
+            self._errors = {"type": "errors", **self.status.errors}
+            self.send(self._errors)
+        if queue_dirty:
+            delta = self.queue_view.delta()
+            if delta is not None:
+                self.send(delta)
+            history = self.queue_view.history(self.graph.seed_control())
+            if history is not None:
+                self.send(history)
+            if self.on_queue_change is not None:
+                self.on_queue_change()
+
+    def _send_images(self, node_id: str, kind: str, images: list[bytes]) -> None:
+        self.send(
+            {
+                "type": "preview",
+                "node": node_id,
+                "kind": kind,
+                "mime": "image/png",
+                "count": len(images),
+            },
+            buffers=images,
+        )
+
+    def close(self) -> None:
+        for unsubscribe in self._unsubscribers:
+            unsubscribe()
+        self._unsubscribers = []
+        self._updates.close()
+        self._snapshots.close()
+        super().close()
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """``value`` with anything JSON cannot hold (a tensor constant, NaN) as a short stand-in."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"stand_in": True, "repr": repr(value)}
+    if depth > 20:
+        return {"stand_in": True, "repr": "…"}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    text = repr(value)
+    return {"stand_in": True, "repr": text if len(text) <= 80 else text[:77] + "..."}
+
+
+__all__ = ["GraphEditor"]

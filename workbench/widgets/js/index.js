@@ -1,0 +1,21 @@
+// The editor widget's entry point (an anywidget front-end module).
+// The default export is called once per widget model: `initialize` makes the model's one
+// Session (its graph), `render` a View (a canvas) of it per output area showing the widget.
+import "@comfyorg/litegraph/style.css";
+import "./style.css";
+import { Session } from "./session.js";
+import { View } from "./view.js";
+
+export default () => {
+  let session = null;
+  return {
+    initialize({ model }) {
+      session = new Session(model);
+    },
+    render({ model, el }) {
+      session ??= new Session(model);
+      const view = new View(session, el);
+      return () => view.dispose();
+    },
+  };
+};
