@@ -151,17 +151,17 @@ class Workbench:
 
     # --- ComfyUI workflows (docs/workflow-format.md) ---
 
-    def open(self, source: Any) -> tuple[Graph, Report]:
+    def open(self, source: Any, name: str | None = None) -> tuple[Graph, Report]:
         """``graph, report = wb.open(source)``: a ComfyUI workflow (0.4 or 1.0), an API
         prompt, or a PNG holding either; ``source`` a path (or a file name in the input
         folder), a dict, JSON text or PNG bytes.
 
         Never raises on what the file holds: what cannot be converted or run is in
         ``report`` and the rest runs. A file that cannot be found or read raises
-        ``OSError`` naming it.
+        ``OSError`` naming it. ``name``: what the report calls data given as bytes or a dict.
         """
         with folders.using(self.folders):  # a file name is looked up in this session's folders
-            return open_graph(source, self.registry)
+            return open_graph(source, self.registry, name)
 
     def save(self, graph: Graph, path: str | os.PathLike, api: bool | None = None) -> Path:
         """Save ``graph`` by extension: ``.json`` as a UI workflow (``api=True`` or
