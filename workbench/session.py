@@ -185,12 +185,20 @@ class Workbench:
 
         return load_custom_nodes(path, self.registry, self.executor)
 
-    def editor(self, graph: Graph | None = None, height: int = 600):
-        """The graph editor and its Run & Stop controls for ``graph`` (a new one if None):
-        a canvas view of the same graph, see ``workbench.widgets``."""
+    def editor(self, graph: Graph | Any = None, height: int = 600):
+        """The graph editor and its Run & Stop controls for ``graph``: a canvas view of
+        the same graph (see ``workbench.widgets``). ``graph`` may also be what
+        ``wb.open`` takes (a workflow, an API prompt or a PNG; its report is printed
+        when something in it cannot run), or None for a new graph."""
         from .widgets import Editor
 
-        return Editor(self, graph if graph is not None else self.graph(), height=height)
+        if graph is None:
+            graph = self.graph()
+        elif not isinstance(graph, Graph):
+            graph, report = self.open(graph)
+            if not report.ok:
+                print(repr(report), file=sys.stderr)
+        return Editor(self, graph, height=height)
 
     # --- running ---
 

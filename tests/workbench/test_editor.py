@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -414,6 +415,15 @@ def test_a_dropped_workflow_replaces_the_graph_and_saves_back_unchanged(wb):
     assert "Opened basic.json" in error["message"] and "FancyUpscale" in error["message"]
     saved = json.loads(editor.save("back.json").read_text())
     assert json.dumps(saved, sort_keys=True) == json.dumps(json.loads(data), sort_keys=True)
+
+
+def test_the_editor_opens_a_workflow_file_with_its_layout(wb, capsys):
+    shutil.copy(WORKFLOWS / "basic_0_4.json", wb.input_dir / "basic.json")
+    editor = wb.editor("basic.json")  # a file name in the input folder
+    assert "FancyUpscale" in capsys.readouterr().err  # the report: a pack node we lack
+    document = json.loads((WORKFLOWS / "basic_0_4.json").read_text())
+    assert editor.graph.state()["2"]["ui"]["pos"] == document["nodes"][1]["pos"]
+    assert json.loads(editor.save("same.json").read_text()) == document
 
 
 def test_a_dropped_png_opens_the_workflow_a_run_wrote_into_it(wb):
