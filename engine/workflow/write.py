@@ -59,7 +59,7 @@ def _fresh(records: list[dict], document: dict, registry: NodeRegistry) -> dict:
     for record in records:
         for name, value in record["inputs"].items():
             if is_link(value) and value[0] in nodes:
-                writer.add(nodes[value[0]], int(value[1]), nodes[record["id"]], name, record)
+                writer.add(nodes[value[0]], value[1], nodes[record["id"]], name, record)
     workflow = {
         "last_node_id": max(ids.values(), default=0),
         "last_link_id": writer.next_id - 1,
@@ -200,6 +200,9 @@ def _type_name(input_type: Any) -> Any:
     return "COMBO" if isinstance(input_type, list) else input_type
 
 
+MAX_SLOTS = 1_000  # outputs of one node; a link beyond is not written
+
+
 class _Links:
     """Adds links to a workflow's ``links`` list and the nodes' slots."""
 
@@ -209,7 +212,13 @@ class _Links:
         self.next_id = next_id
         self.registry = registry
 
-    def add(self, origin: dict, slot: int, target: dict, name: str, record: dict) -> int:
+    def add(self, origin: dict, slot: Any, target: dict, name: str, record: dict) -> int | None:
+        """The new link's id, or None for a slot no node has (negative, fractional, NaN,
+        or absurdly high)."""
+        if isinstance(slot, float):
+            slot = int(slot) if slot.is_integer() else -1
+        if not 0 <= slot < MAX_SLOTS:
+            return None
         link_id = self.next_id
         self.next_id += 1
         outputs = origin.setdefault("outputs", [])
@@ -462,7 +471,11 @@ class _Patch:
                 "node of the workflow: not saved"
             )
             return
-        self.links.add(origin, int(value[1]), target, name, self.current[node_id])
+        if self.links.add(origin, value[1], target, name, self.current[node_id]) is None:
+            self.notes.append(
+                f"input {name!r} of node {node_id} links to output {value[1]} of {value[0]}, "
+                "which no node has: not saved"
+            )
 
     def _drop_link(self, link_id: Any) -> None:
         if _key(link_id) in self.dropped_links:

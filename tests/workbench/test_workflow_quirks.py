@@ -401,3 +401,25 @@ def test_a_list_widget_value_is_wrapped_in_the_prompt_and_written_back_as_a_list
     graph._nodes["1"]["inputs"]["tags"] = {"__value__": ["b"]}  # as an editor would set it
     workflow, _ = write_workflow(graph.node_records(), graph.document, reg, graph.opened_from)
     assert workflow["nodes"][0]["widgets_values"] == [["b"], ";"]
+
+
+@pytest.mark.parametrize("slot", [-2, 10**9, 1e400, 1.5])
+def test_a_link_to_an_output_no_node_has_is_not_written(registry, slot):
+    """An API prompt's link to output -2 (or a billion, or infinity) saves as a workflow
+    without that link, in bounded memory, instead of raising."""
+    from engine.workflow import write_workflow
+
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", slot]}},
+    }
+    opened = read_workflow(prompt, registry, "test")
+    graph = Graph.from_nodes(opened.nodes, registry, opened.document, opened.source)
+    workflow, _ = write_workflow(graph.node_records(), graph.document, registry, graph.opened_from)
+    assert workflow["links"] == [] and len(workflow["nodes"]) == 2
+    assert all(len(n.get("outputs", [])) <= 1 for n in workflow["nodes"])
+    graph.node("2").set(filename_prefix="edited")  # the patching writer too
+    workflow, notes = write_workflow(
+        graph.node_records(), graph.document, registry, graph.opened_from
+    )
+    assert workflow["links"] == []
