@@ -1,13 +1,15 @@
 """The tutorial notebooks, as a new user runs them: every cell from top to bottom in a real
 kernel, then every code cell once more, from the last to the first (a user scrolls back
-and re-runs a cell), without an error, and leaving nothing in the temp directory.
+and re-runs a cell), then the whole notebook in a new kernel on the same data folder (a
+restart: the disk cache is warm), without an error, and leaving nothing in the temp
+directory.
 
 Each notebook runs from a copy in pytest's ``tmp_path``, with the session's data in
 ``WORKBENCH_DATA_DIR`` there and the worktree's packages on the kernel's ``PYTHONPATH``.
 
 The temp directory. The kernel gets a ``TMPDIR`` of its own, an empty folder: Python's
 ``tempfile`` (``gettempdir``, ``mkdtemp``, ``NamedTemporaryFile``...) and the libraries
-using it then write there, and the check is that it is still empty after both runs. The
+using it then write there, and the check is that it is still empty after all three. The
 machine's own ``/tmp`` is shared with every other process, whose files come and go
 while a notebook runs, so comparing its listing before and after would fail for them.
 Jupyter and ipykernel put nothing there (the connection file is in Jupyter's runtime
@@ -93,6 +95,14 @@ def test_a_tutorial_runs_and_each_cell_runs_again(source: Path, tmp_path, data_d
         for index, cell in reversed(code):
             client.execute_cell(cell, index)
             assert not problems(cell), f"cell {index} of {source.name}, re-run: {problems(cell)}"
-    print(f"{source.name}: {seconds:.1f} s, then every cell again")
+    # A new kernel (a restart, or the next day) on the same data folder: results come from
+    # the disk cache, values it cannot keep (a loaded model) only from running again.
+    with client.setup_kernel(env=env):
+        for index, cell in code:
+            client.execute_cell(cell, index)
+            assert not problems(cell), (
+                f"cell {index} of {source.name}, new kernel: {problems(cell)}"
+            )
+    print(f"{source.name}: {seconds:.1f} s, then every cell again, then all in a new kernel")
 
     assert sorted(os.listdir(kernel_tmp)) == []
