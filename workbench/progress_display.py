@@ -3,7 +3,9 @@
 A ``ProgressDisplay`` follows the jobs of one ``wb.run`` (or one background
 ``Job``): subscribed to their events at submit, it shows each job queued (and,
 while the worker is still inside a node of a run given up on, which node it
-waits for), then the running node and its progress. When a job ends its line
+waits for), then the running node and its progress, and in a notebook the
+newest preview image a node sent with its progress (a sampler's current
+estimate; ``engine.progress.update(..., preview=...)``). When a job ends its line
 becomes the job's ``RunResult.summary``, so the display ends on what the result
 says (never on counts of its own). Once every job has ended the display is
 final: it stops listening and later events change nothing.
@@ -29,7 +31,7 @@ from collections.abc import Callable
 
 from engine import Event, Job, PromptQueue
 
-from .results import STOPPING_NOTE, RunResult, summary_html
+from .results import STOPPING_NOTE, RunResult, image_tag, summary_html
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -68,6 +70,7 @@ class ProgressDisplay:
         self._started: set[str] = set()  # ids of the jobs whose run started
         self._node: str | None = None  # the running node (of the job that runs)
         self._value: tuple[float, float | None] | None = None  # its progress
+        self._preview: str | None = None  # <img> of the newest progress preview of the run
         self._closed = False
         self._shown = False  # displayed at least once (text mode: writes to stderr)
         self._widget = None
@@ -94,7 +97,7 @@ class ProgressDisplay:
             data = event.data
             if event.type == "execution_start":
                 self._started.add(event.prompt_id)
-                self._node, self._value = None, None
+                self._node, self._value, self._preview = None, None, None
             elif event.type in ("execution_error", "execution_interrupted"):
                 self._node, self._value = None, None  # not completed: the line says why
             elif event.type == "executing":
@@ -105,6 +108,10 @@ class ProgressDisplay:
             elif event.type == "progress" and data.get("node") is not None:
                 self._node = data["node"]
                 self._value = (data.get("value", 0), data.get("max"))
+                if data.get("preview") is not None and self._widget is not None:
+                    # Encoded here, at most MAX_RATE times a second (engine.progress),
+                    # and only while a live view shows it.
+                    self._preview = image_tag(data["preview"]) or self._preview
             else:
                 return
             self._render()
@@ -122,7 +129,7 @@ class ProgressDisplay:
                 return
             self._final[result.job.id] = result
             if result.job.id in self._started:
-                self._node, self._value = None, None
+                self._node, self._value, self._preview = None, None, None
             if self._text_mode():
                 sys.stderr.write(f"\r{self._line(result.job)}\n")
                 sys.stderr.flush()
@@ -227,6 +234,8 @@ class ProgressDisplay:
                 parts.append(
                     f"<div>{html.escape(self._prefix(job))}running{self._bar_html()}</div>"
                 )
+                if self._preview is not None:
+                    parts.append(f"<div>{self._preview}</div>")
             else:
                 parts.append(f"<div>{html.escape(self._prefix(job))}queued…</div>")
         return "<div class='workbench-progress'>" + "".join(parts) + "</div>"

@@ -373,6 +373,19 @@ def preview_html(value: Any, kind: Any = None) -> str:
     return _img_tag(png) + text if png is not None else text
 
 
+def image_tag(value: Any) -> str | None:
+    """An inline ``<img>`` of a progress preview, sized as a result's previews: an IMAGE
+    tensor (its first image), a PIL image, or ComfyUI's ``(format, image, max_size)``
+    tuple; None for anything else. Never raises."""
+    if isinstance(value, tuple) and len(value) >= 2:
+        value = value[1]
+    try:
+        png = _value_png(value, "IMAGE")
+    except Exception:
+        return None
+    return _img_tag(png) if png is not None else None
+
+
 def summarize(value: Any) -> str:
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)

@@ -4,16 +4,21 @@ in every widget bundle, and readable ``wb.queue`` / ``wb.history``."""
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import threading
+import time
 
 import IPython.display
+import PIL.Image
 import pytest
 
 from engine import Event, GraphBuilder, progress
 from workbench import Workbench
 from workbench import progress_display as progress_display_module
 from workbench.progress_display import WIDGET_VIEW
+from workbench.results import MIN_PREVIEW
 
 TIMEOUT = 60.0
 ROW = re.compile(r"<tr><td>([^<]*)</td><td>[^<]*</td><td style='[^']*'>([^<]*)</td>")
@@ -248,3 +253,50 @@ def test_a_run_the_queue_refuses_leaves_no_live_display(wb, notebook):
     assert (last, final_id) == ("update", display_id)
     assert WIDGET_VIEW not in final
     assert final["text/plain"].startswith("not queued: batch count 500 is over the limit")
+
+
+def test_the_live_view_shows_the_newest_preview_until_its_run_ends(wb, notebook):
+    """A sampler's previews show in the run's own display, which stops listening at the end
+    (no subscription of the notebook's own, drawing into a widget that later cells share)."""
+    import torch
+
+    shown, sent, go = threading.Event(), threading.Event(), threading.Event()
+
+    @wb.node
+    def sketch(x: int) -> int:
+        assert shown.wait(TIMEOUT)  # previews sent while nobody shows them are not kept
+        for step, grey in enumerate((0.25, 0.75), start=1):
+            preview = torch.full((1, 8, 8, 3), grey)
+            started_at = time.monotonic()
+            while time.monotonic() - started_at < 2.0 / progress.MAX_RATE:
+                progress.update(step, 2, preview=preview)  # a sampler reports every step
+                time.sleep(0.01)
+        sent.set()
+        assert go.wait(TIMEOUT)
+        return x
+
+    g = wb.graph()
+    s = g.sketch(x=1)
+    job = wb.run(g, outputs=[s], wait=False)
+    try:
+        job._ipython_display_()
+        shown.set()
+        assert sent.wait(TIMEOUT)
+        live = job._display.bundle()
+        assert WIDGET_VIEW in live
+        (png,) = re.findall(r"data:image/png;base64,([^']+)", live["text/html"])
+        picture = PIL.Image.open(io.BytesIO(base64.b64decode(png)))
+        assert min(picture.size) >= MIN_PREVIEW  # an 8×8 preview is enlarged, as a result's
+        assert picture.convert("RGB").getpixel((0, 0)) == (191, 191, 191)  # the newest: 0.75 grey
+    finally:
+        shown.set()
+        go.set()
+    job.result(TIMEOUT)
+    (last, final, _) = notebook[-1]
+    assert last == "update" and "data:image/png" not in final["text/html"]
+    job._display.on_event(  # an event after the end changes nothing
+        Event.make(
+            "progress", job.id, node="sketch_1", value=1, max=2, preview=torch.ones(1, 8, 8, 3)
+        )
+    )
+    assert "data:image/png" not in job._display.bundle()["text/html"]
