@@ -10,10 +10,12 @@ caching, events); a backend (``backends/``) runs each ready node's code:
 ``backend.start(call)`` runs it or starts it, ``backend.wait_any()`` reports
 calls in flight that finished, ``backend.cancel()`` stops them. Per run:
 
-- ``in_flight``: node id -> the function that releases its external block,
-  for calls the backend has in flight; ``outcomes``: node id -> the outcome
-  (or exception) of a call that finished in flight, until its node is staged
-  again and takes it.
+- ``in_flight``: node id -> (the function that releases its external block,
+  its signature) for calls the backend has in flight; ``flying``: signature
+  -> the node in flight under it (an identical node waits for it, then reuses
+  its entry, as it would have had the first one finished first);
+  ``outcomes``: node id -> the outcome (or exception) of a call that finished
+  in flight, until its node is staged again and takes it.
 - ``started``: nodes whose code started (for their timing, and to count them
   as run if the run fails); ``requested``: the lazy inputs each node asked for;
   ``pending_subgraphs``: nodes waiting for the outputs of their expansion.
@@ -31,13 +33,14 @@ import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .backends import NodeCall, Outcome, has_remote
+from .backends import NodeCall, Outcome, RemoteSlot, has_remote
 from .caches import CacheEntry, OutputCache
 from .errors import (
     OOM_TIP,
     DependencyCycleError,
     DuplicateNodeError,
     InterruptProcessing,
+    RemoteNodeError,
     full_name,
     is_oom,
     summarize,
@@ -115,7 +118,8 @@ class Run:
         self.timings: dict[str, float] = {}
         self.requested: dict[str, set[str]] = {}  # node -> lazy inputs it asked for
         self.pending_subgraphs: dict[str, list] = {}
-        self.in_flight: dict[str, Callable[[], None]] = {}
+        self.in_flight: dict[str, tuple[Callable[[], None], str | None]] = {}
+        self.flying: dict[str, str] = {}
         self.outcomes: dict[str, Outcome | BaseException] = {}
         self.started: dict[str, float] = {}
         self.targets: set[str] = set()
@@ -285,6 +289,8 @@ class Run:
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 self.fail(result, "interrupted", self.list.staged, None)
+            elif isinstance(exc, RemoteNodeError) and self.dynprompt.has_node(exc.node_id):
+                self.fail(result, "error", exc.node_id, exc)  # perhaps a producer, recomputed
             elif isinstance(exc, Exception):
                 self.fail(result, "error", self.list.staged, exc)
             else:
@@ -328,6 +334,11 @@ class Run:
                     if entry.ui:
                         self.emit_executed(node_id, entry.ui)
                     return True
+                if self.flying:
+                    twin = self.flying.get(self.signatures.keys.get(node_id))
+                    if twin is not None:  # an identical node is in flight: its entry will do
+                        self.list.add_strong_link(twin, node_id)
+                        return False
                 self.started[node_id] = time.perf_counter()
                 if self.ex.events.active:
                     self.ex.events.emit(
@@ -344,7 +355,10 @@ class Run:
                 NodeCall(node_id, info.type, self.input_values(info), lazy)
             )
             if outcome is None:  # in flight: wait_any reports it, then the node is staged again
-                self.in_flight[node_id] = self.list.add_external_block(node_id)
+                key = self.signatures.keys.get(node_id)
+                self.in_flight[node_id] = (self.list.add_external_block(node_id), key)
+                if key is not None:
+                    self.flying[key] = node_id
                 return False
         elif type(outcome) is not Outcome:
             raise outcome
@@ -372,8 +386,11 @@ class Run:
         if not self.in_flight:
             raise DependencyCycleError("Dependency cycle detected")
         for node_id, outcome in self.backend.wait_any(0.05):
-            release = self.in_flight.pop(node_id, None)
-            if release is not None:
+            flight = self.in_flight.pop(node_id, None)
+            if flight is not None:
+                release, key = flight
+                if key is not None and self.flying.get(key) == node_id:
+                    del self.flying[key]
                 self.outcomes[node_id] = outcome
                 release()
 
@@ -481,19 +498,28 @@ class Run:
         return frozenset(classes)
 
     def resolve_subgraph(self, node_id: str, info: NodeInfo) -> list:
-        resolved = []
+        """The expanded node's outputs, from its subgraphs' (a backend joins values it keeps)."""
+        resolved: list = []  # per call: a tuple of values, or a list of pieces to join
+        remote = False
         for graph, result in self.pending_subgraphs.pop(node_id):
             if graph is None:
                 resolved.append(result)
                 continue
-            values: list = []
+            pieces: list = []
             for item in result:
                 if is_link(item):
-                    values.extend(self.values[item[0]][int(item[1])])
+                    piece = self.values[item[0]][int(item[1])]
+                    remote = remote or type(piece) is RemoteSlot
+                    pieces.append(piece)
                 else:
-                    values.append(item)
-            resolved.append(tuple(values))
-        return merge_outputs(resolved, info.type)
+                    pieces.append([item])
+            resolved.append(pieces)
+        if remote:
+            return self.backend.assemble(node_id, info.type, resolved)
+        return merge_outputs(
+            [r if type(r) is tuple else tuple(v for p in r for v in p) for r in resolved],
+            info.type,
+        )
 
     # --- what a node's progress channel needs (engine.progress) ---
 
@@ -575,6 +601,7 @@ class Run:
     def close(self) -> None:
         """The run is over: the backend stops what is still in flight, if anything."""
         self.in_flight.clear()
+        self.flying.clear()
         self.outcomes.clear()
         self.backend.end()
 
@@ -613,34 +640,36 @@ class Run:
             result.error = data
             self.ex.events.emit("execution_interrupted", self.prompt_id, **data)
             return
+        remote = exc if isinstance(exc, RemoteNodeError) else None
         message = str(exc)
-        if is_oom(exc):
+        if is_oom(exc) or (remote is not None and remote.oom):
             message = f"{message}\n{OOM_TIP}"
             self.values.clear()
             self.ex._free()
+        cycle = isinstance(exc, DependencyCycleError)
         inputs = {}
-        if (
-            node_id is not None
-            and node_id in self.info
-            and not isinstance(exc, DependencyCycleError)
-        ):
+        if remote is not None:
+            inputs = remote.inputs  # described where the node ran
+        elif node_id is not None and node_id in self.info and not cycle:
             try:
                 inputs = {
-                    k: [summarize(v) for v in vs]
+                    k: [summarize(v) for v in (vs if isinstance(vs, list) else [vs])]
                     for k, vs in self.input_values(self.info[node_id]).items()
                 }
             except Exception:
                 inputs = {}
+        if cycle:
+            exception_type, lines = "graph.DependencyCycleError", []
+        elif remote is not None:
+            exception_type, lines = remote.exception_type, remote.traceback
+        else:
+            exception_type, lines = full_name(type(exc)), traceback.format_tb(exc.__traceback__)
         result.error = {
-            "node_id": real_id if not isinstance(exc, DependencyCycleError) else node_id,
+            "node_id": node_id if cycle else real_id,
             "node_type": node_type,
-            "exception_type": "graph.DependencyCycleError"
-            if isinstance(exc, DependencyCycleError)
-            else full_name(type(exc)),
+            "exception_type": exception_type,
             "exception_message": message,
-            "traceback": traceback.format_tb(exc.__traceback__)
-            if not isinstance(exc, DependencyCycleError)
-            else [],
+            "traceback": lines,
             "current_inputs": inputs,
         }
         self.ex.events.emit(

@@ -32,7 +32,9 @@ every method below is called from that run's thread:
 - ``fetch(outputs)``: a node's outputs (one list per slot, as cached) with
   every ``RemoteSlot`` replaced by its values: for values the user asks for.
 - ``remote``: whether outputs may be ``RemoteSlot``s (they never go to the
-  persistent store).
+  persistent store). A remote backend also has ``assemble(node_id, type,
+  resolved)``: an expanded node's outputs joined from its subgraphs' where
+  they are kept (``Run.resolve_subgraph``).
 
 Values. The scheduler never looks inside a node's outputs. A backend that keeps
 outputs elsewhere (on Dask workers) gives them back as ``RemoteSlot``
@@ -147,7 +149,8 @@ class Backend(Protocol):
 def make_backend(backend: Any = None) -> Backend:
     """The backend ``Executor(backend=...)`` asks for.
 
-    None or ``"local"``: a ``LocalBackend``. A Dask ``distributed.Client``: a
+    None or ``"local"``: a ``LocalBackend``. A Dask ``distributed.Client``, a
+    Dask cluster object or a scheduler address (``"tcp://..."``): a
     ``DaskBackend`` on it. A ``concurrent.futures.Executor``: a ``FuturesBackend``.
     Anything with ``start``, ``wait_any`` and ``cancel``: itself.
     """
@@ -155,7 +158,7 @@ def make_backend(backend: Any = None) -> Backend:
         from .local import LocalBackend
 
         return LocalBackend()
-    if type(backend).__module__.startswith("distributed.") and hasattr(backend, "submit"):
+    if _is_dask(backend):
         from .dask import DaskBackend  # imports distributed: only when asked for
 
         return DaskBackend(backend)
@@ -168,6 +171,16 @@ def make_backend(backend: Any = None) -> Backend:
     if all(hasattr(backend, name) for name in ("start", "wait_any", "cancel")):
         return backend
     raise TypeError(
-        f"backend must be 'local', a Dask Client, a concurrent.futures.Executor or a "
-        f"Backend, not {type(backend).__name__}"
+        f"backend must be 'local', a Dask Client, cluster or address, a "
+        f"concurrent.futures.Executor or a Backend, not {backend!r}"
+    )
+
+
+def _is_dask(backend: Any) -> bool:
+    """A Dask client, cluster or scheduler address (without importing Dask)."""
+    if isinstance(backend, str):
+        return "://" in backend
+    module = type(backend).__module__
+    return module.startswith(("distributed.", "dask_")) and (
+        hasattr(backend, "submit") or hasattr(backend, "scheduler_address")
     )

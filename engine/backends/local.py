@@ -48,6 +48,11 @@ class LocalBackend:
         self._new: list[asyncio.Task] = []
         self._blocked: list[str] = []
 
+    @property
+    def busy(self) -> bool:
+        """Whether async nodes are in flight."""
+        return bool(self._waiting)
+
     def begin(self, run) -> None:
         self.run = run
         self.ex = run.ex
