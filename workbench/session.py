@@ -333,10 +333,13 @@ class Workbench:
         return explain_trace(node_id, runs[-1].trace, before)
 
     def close(self) -> None:
-        """Stop the queue's worker (pending runs are cancelled)."""
+        """Stop the queue's worker (pending runs are cancelled), and let go of the cluster."""
         self.queue.shutdown(wait=True, cancel_pending=True)
         if self.store is not None:
             self.store.flush()
+        close_backend = getattr(self.executor.backend, "close", None)
+        if close_backend is not None:  # a Dask backend: its client, if it made one
+            close_backend()
         with Workbench._current_lock:
             if Workbench._current is self:
                 Workbench._current = None

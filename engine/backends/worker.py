@@ -454,6 +454,19 @@ async def interrupt_job(job: str, grace: float | None, dask_worker=None) -> None
     state.interrupt(job, grace)
 
 
+def running_nodes(dask_worker=None) -> list[tuple[str, str]]:
+    """(job, node) of the node code running on this worker now (``client.run``).
+
+    What is really running: Dask forgets a cancelled task at once, while its
+    thread still runs it.
+    """
+    state = dask_worker.plugins.get(PLUGIN)
+    if state is None:
+        return []
+    with state.lock:
+        return list(state.running.values())
+
+
 def objects_made(dask_worker=None) -> int:
     """How many node instances this worker has made (``client.run``: tests and the bench)."""
     state = dask_worker.plugins.get(PLUGIN)

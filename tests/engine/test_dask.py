@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,6 +21,7 @@ from distributed import Future
 from engine import Executor, node
 from engine.backends import NodeCall, RemoteSlot
 from engine.backends.dask import DaskBackend
+from engine.backends.worker import running_nodes
 
 from . import dask_nodes
 from .stubs import link
@@ -71,6 +74,29 @@ def wait_until(condition, timeout: float = 60.0) -> bool:
 
 
 # --- where nodes run, what moves ------------------------------------------------------------
+
+
+def test_dask_is_imported_only_when_chosen():
+    code = (
+        "import sys, engine, workbench\n"
+        "from engine import Executor, NodeRegistry\n"
+        "Executor(NodeRegistry()).execute({})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_an_unpicklable_registry_context_is_a_clear_error(backend):
+    import contextlib
+
+    lock = threading.Lock()
+    registry = dask_nodes.make_registry()
+    registry.context = lambda: contextlib.nullcontext(lock)  # a lock cannot travel
+    r = run(Executor(registry, backend=backend), {"one": n("Add", a=1, b=2)})
+    assert r.status == "error"
+    assert r.error["node_id"] == "one"
+    assert "cannot be sent to Dask workers" in r.error["exception_message"]
 
 
 def test_nodes_run_on_workers_kernel_nodes_in_the_kernel(ex):
@@ -242,7 +268,8 @@ def test_interrupt_stops_nodes_that_ignore_it_and_frees_the_workers(ex, dask_cli
     assert r.status == "interrupted"
     assert not r.cached and ex.get_output("busy1") is None  # nothing interrupted was cached
     # Both workers were stuck in pure Python: they are free only if the interrupt was forced.
-    assert wait_until(lambda: not any(dask_client.processing().values()))
+    # (Dask forgets cancelled tasks at once: ask the workers what really runs.)
+    assert wait_until(lambda: not any(dask_client.run(running_nodes).values()))
     r = run(ex, {"after": n("Add", a=1, b=2)})
     assert r.status == "success"
     assert ex.get_output("after")[0] == 3
