@@ -108,7 +108,10 @@ def bench_heavy(client, count: int, seconds: float, repeat: int) -> None:
 
     def prompt() -> dict:  # new seeds each time: nothing comes from the cache
         return {
-            str(i): {"class_type": "heavy", "inputs": {"iterations": iterations, "seed": next(seeds)}}
+            str(i): {
+                "class_type": "heavy",
+                "inputs": {"iterations": iterations, "seed": next(seeds)},
+            }
             for i in range(count)
         }
 
@@ -221,7 +224,7 @@ def bench_interrupt(client, repeat: int) -> None:
             for i in range(2)
         }
         box = {}
-        thread = threading.Thread(target=lambda p=prompt: box.update(r=ex.execute(p, list(p))))
+        thread = threading.Thread(target=lambda p=prompt, b=box: b.update(r=ex.execute(p, list(p))))
         thread.start()
         if not started.wait(120):
             raise SystemExit("the spinning nodes did not start")
@@ -249,14 +252,17 @@ def main() -> None:
     parser.add_argument("--graph", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         print(f"LocalCluster: 2 worker processes, 1 thread each; {os.cpu_count()} cores here")
         print(f"load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
         bench_heavy(client, args.heavy, args.seconds, args.repeat)
