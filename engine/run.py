@@ -12,8 +12,9 @@ calls in flight that finished, ``backend.cancel()`` stops them. Per run:
 
 - ``in_flight``: node id -> (the function that releases its external block,
   its signature) for calls the backend has in flight; ``flying``: signature
-  -> the node in flight under it (an identical node waits for it, then reuses
-  its entry, as it would have had the first one finished first);
+  -> the sync node in flight under it. An identical node waits for it, then
+  reuses its entry, as it does locally where a sync node finishes before the
+  next one starts (identical async nodes run side by side, as locally);
   ``outcomes``: node id -> the outcome (or exception) of a call that finished
   in flight, until its node is staged again and takes it.
 - ``started``: nodes whose code started (for their timing, and to count them
@@ -357,7 +358,7 @@ class Run:
             if outcome is None:  # in flight: wait_any reports it, then the node is staged again
                 key = self.signatures.keys.get(node_id)
                 self.in_flight[node_id] = (self.list.add_external_block(node_id), key)
-                if key is not None:
+                if key is not None and not info.type.is_async:
                     self.flying[key] = node_id
                 return False
         elif type(outcome) is not Outcome:

@@ -44,7 +44,8 @@ traceback and inputs as described on the worker).
 Progress and previews. A node's progress channel on a worker is coalesced as
 locally (``engine.progress``) and sent with ``log_event`` on this backend's
 topic; ``subscribe_topic`` hands it to the run, which emits the ``progress``
-event in the kernel (from Dask's event-loop thread). Previews travel as 8-bit
+event in the kernel (from Dask's event-loop thread). A node's own events
+(``engine.progress.send``) travel the same way, if they are plain data. Previews travel as 8-bit
 tensors when they are images (``worker.encode_preview``).
 
 State (mutated from the run's thread unless said):
@@ -325,6 +326,10 @@ class DaskBackend:
         run = self.run
         message = event[1] if isinstance(event, tuple) and len(event) == 2 else None
         if run is None or not isinstance(message, dict) or message.get("job") != run.prompt_id:
+            return
+        if "event" in message:  # a node's own event (engine.progress.send)
+            if isinstance(message["event"], str) and isinstance(message.get("data"), dict):
+                run.emit_event(message["event"], message["data"])
             return
         node_id = message.get("node")
         if node_id not in run.started:  # finished: a late tick must not revive its bar

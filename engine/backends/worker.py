@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import traceback
 from collections import OrderedDict, deque
@@ -46,6 +47,8 @@ from .._async_exc import clear_in_thread, raise_in_thread
 from ..errors import InterruptProcessing, RemoteNodeError, full_name, is_oom, summarize
 from ..graph import ExecutionBlocker
 from ..node_call import call_over_lists, merge_outputs, outputs_from_returns
+
+logger = logging.getLogger(__name__)
 
 PLUGIN = "workbench"
 KEEP_JOBS = 256
@@ -297,6 +300,14 @@ class _Host:
         if preview is not None:
             message["preview"] = encode_preview(preview)
         get_worker().log_event(self.spec.topic, message)
+
+    def emit_event(self, type: str, data: dict) -> None:
+        """An event of the node's own (``progress.send``): sent if it is plain data."""
+        message = {"job": self.spec.job, "node": self.spec.node_id, "event": type, "data": data}
+        try:
+            get_worker().log_event(self.spec.topic, message)
+        except TypeError:  # not msgpack data: it cannot leave the worker
+            logger.warning("node %s: event %r is not plain data, not sent", self.spec.node_id, type)
 
 
 def _number(value: Any) -> float | int | None:

@@ -115,6 +115,21 @@ class Ticker:
         return (steps,)
 
 
+class Announce:
+    """Sends an event of its own (as a ComfyUI pack's ``send_sync``)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"text": ("STRING", {})}}
+
+    RETURN_TYPES = ("STRING",)
+    FUNCTION = "run"
+
+    def run(self, text):
+        progress.send("announce", {"text": text, "node": progress.current_node()})
+        return (text,)
+
+
 class Busy:
     """Reports one tick, then computes in pure Python for ``seconds``, never checking."""
 
@@ -252,6 +267,7 @@ def make_registry() -> NodeRegistry:
         Scale,
         Show,
         Ticker,
+        Announce,
         Busy,
         Nap,
         Rendezvous,

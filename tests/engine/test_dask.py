@@ -221,6 +221,14 @@ def test_progress_and_previews_reach_the_kernel_coalesced(ex):
     assert torch.allclose(preview, torch.ones(1, 4, 4, 3))
 
 
+def test_a_node_event_reaches_the_kernel(ex):
+    events = []
+    ex.subscribe(lambda e: events.append(e.data) if e.type == "announce" else None)
+    r = run(ex, {"hello": n("Announce", text="hi")})
+    assert r.status == "success", r.error
+    assert events == [{"text": "hi", "node": "hello", "prompt_id": r.prompt_id, **events[0]}]
+
+
 # --- errors, interrupts, faults ---------------------------------------------------------------
 
 

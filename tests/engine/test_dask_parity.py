@@ -171,6 +171,20 @@ CASES: dict[str, list] = {
             "save": save("parallel"),
         }
     ],
+    "async_identical_nodes": [  # identical async nodes run side by side, sync ones are reused
+        {
+            "image1": image("BLACK"),
+            "image2": image("WHITE"),
+            "dynamic": node(
+                "TestDynamicAsyncGeneration",
+                image1=link("image1"),
+                image2=link("image2"),
+                num_async_nodes=4,
+                sleep_duration=0.05,
+            ),
+            "out": save("dynamic"),
+        }
+    ],
     "async_lazy": [
         {
             "black": image("BLACK"),
