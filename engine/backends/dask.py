@@ -4,7 +4,7 @@
 inputs, ExecutionBlocker, expansion and the cache stay the kernel's, as
 locally (``engine/run.py``); a ready node becomes one task:
 
-- ``client.submit(run_task, spec, *producers, key=...)`` (``worker.py``): the
+- ``client.submit(run_task, spec, *producers, key=...)`` (``worker.py``, ``task.py``): the
   producers are the futures of the nodes it reads, so their outputs go from
   worker to worker, never through the kernel. Independent branches run in
   parallel, as the cluster's workers are free.
@@ -72,18 +72,8 @@ from distributed import Client
 from ..errors import InterruptProcessing, RemoteNodeError, full_name
 from . import NodeCall, Outcome, RemoteSlot, has_remote
 from .local import LocalBackend
-from .worker import (
-    PREVIEW_TOPIC,
-    Report,
-    TaskSpec,
-    WorkbenchPlugin,
-    assemble,
-    decode_preview,
-    interrupt_job,
-    outputs_of,
-    run_task,
-    summary_of,
-)
+from .task import Report, TaskSpec, assemble, outputs_of, summary_of
+from .worker import PREVIEW_TOPIC, WorkbenchPlugin, decode_preview, interrupt_job, run_task
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Node types for the Dask backend's tests (a module: workers import them by name).
+"""Node types for the tests of the Dask and futures backends (workers import them by name).
 
 Module globals here live once per process: in the kernel and in each worker.
 Tests read a worker's with ``client.run``.
@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from engine import NodeRegistry, progress
+from engine import Executor, NodeRegistry, progress
 
 LOADS = [0]  # models CountingLoader loaded in this process
 
@@ -191,6 +191,27 @@ class Rendezvous:
         return (tag,)
 
 
+_BARRIERS: dict[str, threading.Barrier] = {}
+_BARRIERS_LOCK = threading.Lock()
+
+
+class Meet:
+    """Waits (up to a minute) until ``peers`` nodes with the same ``name`` wait in this process."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"name": ("STRING", {}), "peers": _int(2), "tag": _int()}}
+
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    def run(self, name, peers, tag):
+        with _BARRIERS_LOCK:
+            barrier = _BARRIERS.setdefault(name, threading.Barrier(peers, timeout=60))
+        barrier.wait()
+        return (tag,)
+
+
 class CountingLoader:
     """Loads its "model" once per instance (as model loaders do), counting loads per process."""
 
@@ -271,6 +292,7 @@ def make_registry() -> NodeRegistry:
         Busy,
         Nap,
         Rendezvous,
+        Meet,
         CountingLoader,
         UseModel,
         ReadFile,
@@ -278,3 +300,33 @@ def make_registry() -> NodeRegistry:
     ):
         registry.register(cls)
     return registry
+
+
+# --- helpers for the tests of these backends ---------------------------------------------
+
+
+def n(class_type: str, **inputs) -> dict:
+    return {"class_type": class_type, "inputs": inputs}
+
+
+def run(ex: Executor, prompt: dict):
+    """Run every node of ``prompt`` (most of these have no output node)."""
+    return ex.execute(prompt, outputs=list(prompt))
+
+
+def in_background(function):
+    """Run ``function()`` on a thread; returns a dict that gets its "result"."""
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(result=function()), daemon=True)
+    thread.start()
+    box["thread"] = thread
+    return box
+
+
+def wait_until(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

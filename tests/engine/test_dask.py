@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 
 import pytest
@@ -24,11 +23,8 @@ from engine.backends.dask import DaskBackend
 from engine.backends.worker import running_nodes
 
 from . import dask_nodes
+from .dask_nodes import in_background, n, run, wait_until
 from .stubs import link
-
-
-def n(class_type: str, **inputs) -> dict:
-    return {"class_type": class_type, "inputs": inputs}
 
 
 @pytest.fixture
@@ -43,34 +39,11 @@ def ex(backend) -> Executor:
     return Executor(dask_nodes.make_registry(), backend=backend)
 
 
-def run(ex: Executor, prompt: dict):
-    """Run every node of ``prompt`` (most of these have no output node)."""
-    return ex.execute(prompt, outputs=list(prompt))
-
-
 def chain(length: int = 3) -> dict:
     prompt = {"t0": n("Tensor", value=1.0, size=4)}
     for i in range(1, length):
         prompt[f"t{i}"] = n("Scale", tensor=link(f"t{i - 1}"), factor=2.0)
     return prompt
-
-
-def in_background(function):
-    """Run ``function()`` on a thread; returns a dict that gets its "result"."""
-    box: dict = {}
-    thread = threading.Thread(target=lambda: box.update(result=function()), daemon=True)
-    thread.start()
-    box["thread"] = thread
-    return box
-
-
-def wait_until(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # --- where nodes run, what moves ------------------------------------------------------------

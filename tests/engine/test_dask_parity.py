@@ -1,10 +1,12 @@
-"""The Dask backend against the local one: the engine's core cases give the same answers.
+"""Other backends against the local one: the engine's core cases give the same answers.
 
 Each case is a list of runs (a prompt, or a prompt and its partial-execution
 targets) taken from ComfyUI's execution tests (``test_execution.py``,
 ``test_async_nodes.py``). They run in order on a local executor and on one
-whose nodes run on a 2-worker LocalCluster, under classic and none caching:
-every run must give the same status, the same executed, cached and reused
+whose nodes run elsewhere, under classic and none caching: on a 2-worker
+LocalCluster (the Dask backend), and on a pool of 2 threads (the
+``concurrent.futures`` backend).
+Every run must give the same status, the same executed, cached and reused
 nodes, the same ui (file names aside: they count up) and the same error; after
 the last run, the cache must hold the same values. Random images (``NOISE``)
 are left out, so that values compare.
@@ -12,11 +14,14 @@ are left out, so that values compare.
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import pytest
 import torch
 
 from engine import ExecutionBlocker, Executor
 from engine.backends.dask import DaskBackend
+from engine.backends.futures import FuturesBackend
 
 from . import stubs
 from .stubs import average, image, lazy_mix, link, make_list, mask, node, preview, save, sleep
@@ -213,13 +218,22 @@ CASES: dict[str, list] = {
 }
 
 
+@pytest.fixture(params=["dask", "threads"])
+def backend(request):
+    if request.param == "dask":
+        backend = DaskBackend(request.getfixturevalue("dask_client"), grace=0.5)
+        yield backend
+        backend.close()
+    else:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            yield FuturesBackend(pool, grace=0.5)
+
+
 @pytest.fixture(params=["classic", "none"])
-def executors(request, dask_client):
-    backend = DaskBackend(dask_client, grace=0.5)
+def executors(request, backend):
     local = Executor(stubs.make_registry(), cache=request.param)
     remote = Executor(stubs.make_registry(), cache=request.param, backend=backend)
-    yield local, remote
-    backend.close()
+    return local, remote
 
 
 def steps(case: str):

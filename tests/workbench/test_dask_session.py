@@ -13,7 +13,7 @@ from workbench import Workbench
 def test_a_session_runs_its_graph_on_the_cluster(tmp_path, dask_client):
     wb = Workbench(data_dir=tmp_path, cluster=dask_client)  # with its disk cache
     try:
-        wb.input_dir.mkdir(parents=True)
+        wb.input_dir.mkdir(parents=True, exist_ok=True)
         PILImage.new("RGB", (4, 4), (255, 0, 0)).save(wb.input_dir / "in.png")
 
         @wb.node
