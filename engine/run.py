@@ -23,30 +23,27 @@ calls in flight that finished, ``backend.cancel()`` stops them. Per run:
 
 A node's outputs are stored in the cache as soon as it finishes, and only
 then: a failing or interrupted node leaves no entry, and every node that
-finished before it keeps its entry.
+finished before it keeps its entry. How a failed or interrupted run ends is
+``failure.py``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .backends import NodeCall, Outcome, RemoteSlot, has_remote
 from .caches import CacheEntry, OutputCache
 from .errors import (
-    OOM_TIP,
     DependencyCycleError,
     DuplicateNodeError,
     InterruptProcessing,
     RemoteNodeError,
-    full_name,
-    is_oom,
-    summarize,
 )
 from .execution_list import ExecutionList
+from .failure import blame_cycle, fail
 from .graph import DynamicPrompt, ExecutionBlocker, is_link, iter_links
 from .node_call import call_over_lists, merge_outputs
 from .node_info import ClassInfo, NodeInfo
@@ -284,16 +281,16 @@ class Run:
                 if poll is not None:
                     poll()
         except InterruptProcessing:
-            self.fail(result, "interrupted", self.list.staged, None)
+            fail(self, result, "interrupted", self.list.staged, None)
         except DependencyCycleError as exc:
-            self.fail(result, "error", self.blame_cycle(), exc)
+            fail(self, result, "error", blame_cycle(self), exc)
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
-                self.fail(result, "interrupted", self.list.staged, None)
+                fail(self, result, "interrupted", self.list.staged, None)
             elif isinstance(exc, RemoteNodeError) and self.dynprompt.has_node(exc.node_id):
-                self.fail(result, "error", exc.node_id, exc)  # perhaps a producer, recomputed
+                fail(self, result, "error", exc.node_id, exc)  # perhaps a producer, recomputed
             elif isinstance(exc, Exception):
-                self.fail(result, "error", self.list.staged, exc)
+                fail(self, result, "error", self.list.staged, exc)
             else:
                 raise
 
@@ -605,78 +602,3 @@ class Run:
         self.flying.clear()
         self.outcomes.clear()
         self.backend.end()
-
-    # --- failure ---
-
-    def blame_cycle(self) -> str | None:
-        """A dynamic cycle is blamed on the first node of it the user can see (static
-        cycles were rejected by validation, so one node of it came from an expansion)."""
-        cycle = self.list.nodes_in_cycle()
-        for node_id in cycle:
-            display = self.dynprompt.get_display_node_id(node_id)
-            if display != node_id:
-                return display
-        return cycle[0] if cycle else None
-
-    def fail(
-        self, result: ExecutionResult, status: str, node_id: str | None, exc: BaseException | None
-    ) -> None:
-        result.status = status
-        self.backend.cancel()  # nothing still in flight may finish into the cache
-        real_id = self.dynprompt.get_real_node_id(node_id) if node_id is not None else None
-        node_type = None
-        if node_id is not None and self.dynprompt.has_node(node_id):
-            node_type = self.dynprompt.get_node(node_id).get("class_type")
-        if status == "error":
-            # A node whose code started and failed counts as run (as in ComfyUI): the one
-            # that raised, async siblings still running, a node whose expansion failed.
-            # One stopped by an interrupt does not: it did not get to run.
-            now = time.perf_counter()
-            for started_id, start in self.started.items():
-                self.executed.add(started_id)
-                self.timings.setdefault(started_id, now - start)
-        self.started.clear()
-        if status == "interrupted":
-            data = {"node_id": real_id, "node_type": node_type, "executed": sorted(self.executed)}
-            result.error = data
-            self.ex.events.emit("execution_interrupted", self.prompt_id, **data)
-            return
-        remote = exc if isinstance(exc, RemoteNodeError) else None
-        message = str(exc)
-        if is_oom(exc) or (remote is not None and remote.oom):
-            message = f"{message}\n{OOM_TIP}"
-            self.values.clear()
-            self.ex._free()
-        cycle = isinstance(exc, DependencyCycleError)
-        inputs = {}
-        if remote is not None:
-            inputs = remote.inputs  # described where the node ran
-        elif node_id is not None and node_id in self.info and not cycle:
-            try:
-                inputs = {
-                    k: [summarize(v) for v in (vs if isinstance(vs, list) else [vs])]
-                    for k, vs in self.input_values(self.info[node_id]).items()
-                }
-            except Exception:
-                inputs = {}
-        if cycle:
-            exception_type, lines = "graph.DependencyCycleError", []
-        elif remote is not None:
-            exception_type, lines = remote.exception_type, remote.traceback
-        else:
-            exception_type, lines = full_name(type(exc)), traceback.format_tb(exc.__traceback__)
-        result.error = {
-            "node_id": node_id if cycle else real_id,
-            "node_type": node_type,
-            "exception_type": exception_type,
-            "exception_message": message,
-            "traceback": lines,
-            "current_inputs": inputs,
-        }
-        self.ex.events.emit(
-            "execution_error",
-            self.prompt_id,
-            **result.error,
-            executed=sorted(self.executed),
-            current_outputs=sorted(self.values),
-        )

@@ -169,7 +169,13 @@ class DaskBackend:
             topic=self.topic,
         )
         key = self.key(node_type.name, run.signatures.get(node_id))
-        future = self.client.submit(run_task, spec, *producers, key=key)
+        try:
+            future = self.client.submit(run_task, spec, *producers, key=key)
+        except Exception as exc:  # a value that cannot be pickled: say which node's
+            raise TypeError(
+                f"node {node_id} ({node_type.name}) cannot be sent to the Dask workers: one "
+                f"of its input values (or its class) cannot be pickled ({_cause(exc)})"
+            ) from exc
         self._calls[key] = (call, future)
         future.add_done_callback(self._done.put)
         return None
@@ -335,3 +341,15 @@ class DaskBackend:
             if preview is not None:
                 data["preview"] = preview
         run.emit_progress(data)
+
+
+def _cause(exc: BaseException) -> str:
+    """What in ``exc``'s chain says why pickling failed (Dask wraps it in its own error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if "pickle" in str(current):
+            return f"{type(current).__name__}: {current}"
+        current = current.__cause__ or current.__context__
+    return f"{type(exc).__name__}: {exc}"

@@ -60,6 +60,15 @@ def test_dask_is_imported_only_when_chosen():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_value_that_cannot_travel_is_a_clear_error(ex):
+    r = run(ex, {"one": n("Add", a=1, b=2), "lock": n("Pid", tag=0, after=threading.Lock())})
+    assert r.status == "error"
+    assert r.error["node_id"] == "lock"
+    message = r.error["exception_message"]
+    assert "node lock (Pid) cannot be sent to the Dask workers" in message
+    assert "cannot pickle '_thread.lock'" in message
+
+
 def test_an_unpicklable_registry_context_is_a_clear_error(backend):
     import contextlib
 
