@@ -5,7 +5,9 @@
 Prints, each figure the best of ``--repeat``:
 
 1. ``--heavy`` independent CPU-bound torch nodes of ~``--seconds`` each, run
-   locally (one thread, as one worker runs) and on the cluster: the speed-up.
+   locally (one thread, as one worker runs) and on the cluster: the speed-up;
+   and the same functions given to ``client.submit`` directly (what the
+   machine allows, without the engine).
 2. The overhead per trivial node: ``--trivial`` independent nodes, then a
    chain of as many, through the engine on the cluster, against Dask's own
    ``client.submit`` (and ``gather``) of the same functions: µs per node and
@@ -77,6 +79,11 @@ def plain_trivial(x):
     return x + 1
 
 
+def heavy_plain(iterations: int, seed: int) -> float:
+    torch.set_num_threads(1)
+    return burn(iterations, seed)
+
+
 def registry() -> NodeRegistry:
     reg = NodeRegistry()
     for fn in (heavy, trivial, spin):
@@ -123,11 +130,17 @@ def bench_heavy(client, count: int, seconds: float, repeat: int) -> None:
         p = prompt()
         return timed(lambda: check(ex.execute(p, outputs=list(p))))
 
+    def raw() -> float:  # Dask alone: the machine's own limit
+        futures = [client.submit(heavy_plain, iterations, next(seeds)) for _ in range(count)]
+        return timed(lambda: client.gather(futures))
+
     t_local = best(repeat, lambda: run(local))
     t_remote = best(repeat, lambda: run(remote))
+    t_raw = best(repeat, raw)
     print(f"{count} independent torch nodes of ~{seconds:.1f} s ({iterations} iterations each)")
     print(f"  local, one thread:       {t_local:7.2f} s")
     print(f"  LocalCluster, 2 workers: {t_remote:7.2f} s   speed-up {t_local / t_remote:.2f}x")
+    print(f"  client.submit alone:     {t_raw:7.2f} s   speed-up {t_local / t_raw:.2f}x")
 
 
 def bench_overhead(client, count: int, repeat: int) -> None:
