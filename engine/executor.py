@@ -206,7 +206,11 @@ class Executor:
             entry = self.store.get(key)
         if entry is None:
             return None
-        outputs = self.backend.fetch(entry.outputs) if self.backend.remote else entry.outputs
+        outputs = entry.outputs
+        if self.backend.remote:
+            if not self.backend.alive(outputs):
+                return None  # lost with the cluster's workers
+            outputs = self.backend.fetch(outputs)
         return tuple(v[0] if isinstance(v, list) and len(v) == 1 else v for v in outputs)
 
     def execute(

@@ -207,6 +207,8 @@ class Run:
         if key is None:
             return None
         entry = self.ex.outputs.get(key)
+        if entry is not None and self.backend.remote and not self.backend.alive(entry.outputs):
+            entry = None  # its values are lost (a cluster restarted): compute it again
         store = self.ex.store
         if entry is None and store is not None:
             if not load:

@@ -34,7 +34,9 @@ every method below is called from that run's thread:
 - ``remote``: whether outputs may be ``RemoteSlot``s (they never go to the
   persistent store). A remote backend also has ``assemble(node_id, type,
   resolved)``: an expanded node's outputs joined from its subgraphs' where
-  they are kept (``Run.resolve_subgraph``).
+  they are kept (``Run.resolve_subgraph``); and ``alive(outputs)``: whether
+  the values of cached outputs still exist (a cache hit whose values are lost
+  is computed again).
 
 Values. The scheduler never looks inside a node's outputs. A backend that keeps
 outputs elsewhere (on Dask workers) gives them back as ``RemoteSlot``

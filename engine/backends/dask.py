@@ -290,6 +290,13 @@ class DaskBackend:
             fetched.append(s)
         return fetched
 
+    def alive(self, outputs: list) -> bool:
+        """Whether the cluster still has these outputs (not after a restart that lost them)."""
+        for s in outputs:
+            if type(s) is RemoteSlot and s.ref.status not in ("finished", "pending"):
+                return False
+        return True
+
     def _fetch_inputs(self, inputs: dict) -> dict:
         names = list(inputs)
         values = self.fetch([inputs[name] for name in names])

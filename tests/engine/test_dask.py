@@ -307,6 +307,19 @@ def test_workers_that_keep_dying_fail_the_run_naming_the_node(backend):
     assert "node 7 (Nap)" in error.message and "workers running it died" in error.message
 
 
+def test_outputs_lost_on_the_cluster_are_computed_again(ex, dask_client):
+    prompt = chain(3)
+    assert run(ex, prompt).status == "success"
+    # As a restart of the workers does: every future the cache holds is cancelled.
+    entries = [ex.outputs.get(key) for key in ex.last_run.keys.values()]
+    dask_client.cancel([slot.ref for entry in entries for slot in entry.outputs])
+    assert ex.get_output("t2") is None
+    r = run(ex, prompt)
+    assert r.status == "success", r.error
+    assert r.executed == set(prompt)
+    assert torch.equal(ex.get_output("t2")[0], torch.full((4, 4), 4.0))
+
+
 def test_values_asked_for_are_fetched(ex, backend):
     r = run(ex, chain(2))
     assert r.status == "success"
