@@ -210,7 +210,13 @@ class DaskBackend:
         done = []
         try:
             if not reports and self._calls:
-                done.append(self._done.get(timeout=timeout))
+                # The collector runs while we wait, as while node code runs locally: a
+                # long run must not pile up the garbage of Dask's own messages.
+                self.kernel.enter_user_code(None)
+                try:
+                    done.append(self._done.get(timeout=timeout))
+                finally:
+                    self.kernel.leave_user_code()
             while True:
                 done.append(self._done.get_nowait())
         except queue.Empty:

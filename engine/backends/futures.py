@@ -141,11 +141,15 @@ class FuturesBackend:
         reports = self.kernel.wait_any(min(timeout, 0.01)) if self.kernel.busy else []
         if not self._futures:
             return reports
-        done, _ = concurrent.futures.wait(
-            list(self._futures),
-            timeout=0 if reports else timeout,
-            return_when=concurrent.futures.FIRST_COMPLETED,
-        )
+        self.kernel.enter_user_code(None)  # the collector runs while we wait
+        try:
+            done, _ = concurrent.futures.wait(
+                list(self._futures),
+                timeout=0 if reports else timeout,
+                return_when=concurrent.futures.FIRST_COMPLETED,
+            )
+        finally:
+            self.kernel.leave_user_code()
         for future in done:
             call = self._futures.pop(future)
             try:
