@@ -10,7 +10,7 @@ locally (``engine/run.py``); a ready node becomes one task:
   parallel, as the cluster's workers are free.
 - The key is the node's type and cache key, ``"<type>-<signature>"``: the
   dashboard names nodes, and two kernels computing the same node share it. A
-  key is submitted once per backend: a later call with the same signature
+  key is submitted once per client: a later call with the same signature
   (after a failure, an interrupt, a lazy request or an eviction) gets a
   suffix, ``-1``, ``-2``..., because Dask would hand back the old task: its
   error, or a cancelled one still running.
@@ -53,8 +53,8 @@ State (mutated from the run's thread unless said):
 - ``run``: the run in progress, None between runs (read by the progress handler);
 - ``_calls``: Dask key -> (NodeCall, future) of the calls in flight;
 - ``_done``: futures that finished (fed by Dask's callback thread);
-- ``_keys``: base key -> how many times it was submitted (the last
-  ``KEEP_KEYS`` base keys);
+- ``_keys``: base key -> how many times it was submitted through this
+  client, by any backend (the last ``KEEP_KEYS`` base keys; ``_SUBMITTED``);
 - ``kernel``: the ``LocalBackend`` for nodes that run in the kernel.
 """
 
@@ -63,6 +63,7 @@ from __future__ import annotations
 import logging
 import queue
 import uuid
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -78,6 +79,9 @@ from .worker import PREVIEW_TOPIC, WorkbenchPlugin, decode_preview, interrupt_jo
 log = logging.getLogger(__name__)
 
 KEEP_KEYS = 100_000
+# Per client, shared by its backends: a session made again on the same client must
+# not get back the tasks the last one cancelled.
+_SUBMITTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 DEFAULT_GRACE = 2.0  # seconds, as the kernel's queue waits before forcing an interrupt
 
 
@@ -102,7 +106,7 @@ class DaskBackend:
         self.topic = f"{PREVIEW_TOPIC}-{uuid.uuid4().hex[:12]}"
         self._calls: dict[str, tuple[NodeCall, Any]] = {}
         self._done: queue.SimpleQueue = queue.SimpleQueue()
-        self._keys: OrderedDict[str, int] = OrderedDict()
+        self._keys: OrderedDict[str, int] = _SUBMITTED.setdefault(self.client, OrderedDict())
         self._context: Any = None
         self.client.register_plugin(WorkbenchPlugin())
         self.client.subscribe_topic(self.topic, self._on_progress)
@@ -197,7 +201,7 @@ class DaskBackend:
         return self._context[0]
 
     def key(self, type_name: str, signature: str | None) -> str:
-        """A Dask key never submitted before by this backend (see the module docstring)."""
+        """A Dask key never submitted before through this client (see the module docstring)."""
         base = f"{type_name}-{signature or uuid.uuid4().hex}"
         count = self._keys.pop(base, 0)
         self._keys[base] = count + 1
