@@ -15,6 +15,19 @@ runs at a time per executor):
 - ``_interrupt``: set by ``interrupt()`` from any thread, checked before every
   node; cleared when a prompt starts, unless that prompt's interrupt was
   requested before it started (``_interrupt_ahead``: the last such id).
+- ``_run``: the running prompt's ``Run``, read by ``abandon`` while its node's
+  code runs; ``_abandoned``: the prompt whose result ``abandon`` already gave.
+  Both cleared when the prompt ends; guarded by ``_state_lock`` with the
+  ``running_*`` fields.
+
+Giving up on a node (``abandon``, the queue's watchdog). A node stuck in a
+native call cannot be stopped, so its run's caller may be given the
+interrupted result of the run so far while the node's call goes on. The
+snapshot is taken under ``_state_lock`` while ``running_node`` names the node:
+the running thread is then inside the node's code, so the run's state does
+not move. When the call returns, leaving the node's code raises
+``InterruptProcessing``: the node stores nothing, and the run ends as
+interrupted (its own result is for the caller to discard).
 
 One prompt's execution state and its scheduler are a ``Run`` (``run.py``).
 """
@@ -24,10 +37,12 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import progress
 from ._aio import off_the_loop
 from ._async_exc import clear_in_thread, raise_in_thread
 from .backends import Backend, make_backend
@@ -128,6 +143,8 @@ class Executor:
         self.running_thread_id: int | None = None  # the thread executing it
         self.running_node: str | None = None  # the node whose code runs, None between nodes
         self._forced = False  # an interrupt was raised in the running thread (force_interrupt)
+        self._run: Run | None = None  # the running prompt's run
+        self._abandoned: str | None = None  # a prompt given up on (abandon)
         self._lock = threading.Lock()
         self.last_run = LastRun()
 
@@ -172,7 +189,11 @@ class Executor:
             return True
 
     def leave_user_code(self) -> None:
-        """The running node's code returned (or raised): no forced interrupt may follow."""
+        """The running node's code returned (or raised): no forced interrupt may follow.
+
+        Raises ``InterruptProcessing`` if the run was given up on (``abandon``),
+        so that the node stores nothing.
+        """
         with self._state_lock:
             self.running_node = None
             if self._forced:
@@ -180,6 +201,33 @@ class Executor:
                 # check of the interrupt flag instead, in a safe place.
                 clear_in_thread(threading.get_ident())
                 self._forced = False
+            abandoned = self._abandoned is not None and self._abandoned == self.running_prompt_id
+        if abandoned:
+            progress._current.set(None)  # the node's channel: the raise skips its reset
+            raise InterruptProcessing()
+
+    def abandon(self, prompt_id: str, node_id: str) -> ExecutionResult | None:
+        """Give up on ``node_id`` of ``prompt_id``, whose code does not return: the run's
+        result so far, ``interrupted`` at that node; None if that node's code is not running.
+
+        Callable from any thread (the queue's watchdog; see the module docstring).
+        As for any interrupted run, the node stopped is not in ``executed``;
+        ``error`` is the interrupted run's (``node_id``, ``node_type``,
+        ``executed``) with ``"stopping": True``: the node had not returned. The run goes on until the node's call returns,
+        then stops without storing it.
+        """
+        with self._state_lock:
+            run = self._run
+            if (
+                run is None
+                or self.running_prompt_id != prompt_id
+                or self.running_node != node_id
+                or self._abandoned == prompt_id
+            ):
+                return None
+            self._abandoned = prompt_id
+            self._interrupt.set()
+            return _result_so_far(run, node_id)
 
     def check_interrupted(self) -> None:
         """Raise ``InterruptProcessing`` if the run was interrupted (for long nodes to call)."""
@@ -245,6 +293,7 @@ class Executor:
             self.running_prompt_id = prompt_id
             self.running_thread_id = threading.get_ident()
             self._forced = False
+            self._abandoned = None
         # The engine's own bookkeeping allocates many small objects and no garbage
         # cycles; the cyclic collector scanning them costs up to half of a cached
         # rerun. It stays on while node code runs (see Run.user_code), and then
@@ -262,6 +311,7 @@ class Executor:
                 gc.enable()
             with self._state_lock:
                 self.running_prompt_id = self.running_thread_id = self.running_node = None
+                self._run = self._abandoned = None
 
     def _run_prompt(self, prompt, outputs, extra_data, prompt_id, collecting) -> ExecutionResult:
         self.executed_node_ids = set()
@@ -271,6 +321,8 @@ class Executor:
                 prompt_id, "invalid", error=validation.error, node_errors=validation.node_errors
             )
         run = Run(self, prompt_id, validation, extra_data, collecting)
+        with self._state_lock:
+            self._run = run
         result = ExecutionResult(prompt_id, "success", node_errors=validation.node_errors)
         self.events.emit("execution_start", prompt_id)
         self.outputs.begin()
@@ -325,3 +377,41 @@ class Executor:
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _result_so_far(run: Run, node_id: str) -> ExecutionResult:
+    """The interrupted result of ``run`` while ``node_id``'s code runs (see ``abandon``)."""
+    executed = set(run.executed)  # the node stopped by the interrupt is not counted
+    cached = run.cached - executed
+    reused = run.reused - executed - cached
+    timings = dict(run.timings)
+    started = run.started.get(node_id)
+    if started is not None:
+        timings[node_id] = time.perf_counter() - started
+    real_id = run.dynprompt.get_real_node_id(node_id)
+    node_type = run.dynprompt.get_node(node_id).get("class_type")
+    error = {
+        "node_id": real_id,
+        "node_type": node_type,
+        "executed": sorted(executed),
+        "stopping": True,
+    }
+    infos = dict(run.info)
+    trace = RunTrace(
+        keys=dict(run.signatures.keys),
+        links=LinksView(infos),
+        changed=dict(run.signatures.changed),
+        executed=executed,
+        cached=cached,
+    )
+    return ExecutionResult(
+        run.prompt_id,
+        "interrupted",
+        executed=executed,
+        cached=cached,
+        outputs={n: ui for n, ui in run.ui.items() if n in run.targets},
+        error=error,
+        timings=timings,
+        reused=reused,
+        trace=trace,
+    )

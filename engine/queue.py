@@ -13,7 +13,11 @@ State (guarded by ``_cond``'s lock; mutated only in the methods below):
 - ``_running``: the job the worker is running, or None. A job counts as
   running from the moment the worker takes it off the heap until its result
   is recorded (history written, auto-queue consulted).
-- ``_worker`` / ``_stopping``: the worker thread and its stop request.
+- ``_stopping``: ``(job, node id)`` while the worker is still inside a node of
+  a job that was given up on (see "Giving up on a node"), else None.
+- ``_worker`` / ``_shutting_down``: the worker thread and its stop request.
+- ``Job._finished``: the job's result is being (or was) recorded; whoever sets
+  it first (the worker, or the watchdog giving up) records it, once.
 
 Job ids are the executor's prompt ids, so every event of a job's run carries
 the job id as ``prompt_id``.
@@ -25,20 +29,37 @@ executor has started the job's prompt stops it as it starts. The executor
 checks the interrupt flag before every node and at every
 ``engine.progress.update`` tick.
 A node that does neither (a pure-Python loop) is stopped by the watchdog: if
-the same node of the same prompt is still running ``grace`` seconds after the
-interrupt (default 2 s), ``InterruptProcessing`` is raised asynchronously in
-the worker thread (``PyThreadState_SetAsyncExc``), again every ``grace``
-seconds while it stays there. Python delivers such an exception only between
-bytecodes: a native call (a long C or CUDA kernel, ``time.sleep``) stops only
-when it returns to Python, and a node that swallows every exception stops at
-the next delivery it does not catch.
+a node of the job is running ``grace`` seconds after the interrupt (default
+2 s), ``InterruptProcessing`` is raised asynchronously in the worker thread
+(``PyThreadState_SetAsyncExc``), again every ``grace`` seconds while a node of
+it runs. Python delivers such an exception only between bytecodes: a native
+call (a long C or CUDA kernel, ``time.sleep``) stops only when it returns to
+Python, and a node that swallows every exception stops at the next delivery
+it does not catch.
+
+Giving up on a node. If the node is still running ``SETTLE`` seconds after
+the forced interrupt, the job is finished without it, so that whoever waits
+for it gets an answer within ``grace + SETTLE`` seconds of the interrupt:
+``Executor.abandon`` gives the run's result so far (status ``interrupted``,
+``error["stopping"]`` true); the job is recorded and resolved with it, and its
+subscribers get ``execution_interrupted`` then ``executing`` with node None,
+as for any interrupted run. The worker thread stays inside the node until its
+call returns: meanwhile ``stopping()`` names the job and node, ``running()``
+is None, and pending jobs wait (the executor runs one prompt at a time, and
+the worker is the thread that runs them). When the call returns, the node
+stores nothing (leaving its code raises the interrupt), the run ends, and its
+result and late events are discarded; then the worker takes the next job.
 
 Events. ``subscribe(callback)`` gets every event of the executor (forwarded
-as they are) and the queue's ``status`` events, ``{"queue_remaining",
-"running"}`` (pending plus running jobs, and the running job's id), sent on
-every change of the queue. Events reach subscribers one at a time, in order;
-a callback must not block waiting for a job. ``Job.subscribe`` gets only that
-job's events.
+as they are, except the late ones of a job given up on) and the queue's
+``status`` events, ``{"queue_remaining", "running", "stopping"}`` (pending
+plus running jobs, the running job's id, and ``{"prompt_id", "node"}`` of a
+job given up on whose node still runs, or None), sent on every change of the
+queue. Events reach subscribers one at a time, in order; a callback must not
+block waiting for a job. ``Job.subscribe`` gets only that job's events.
+Nothing is logged for an interrupt the watchdog forces: it belongs to the
+job's result (a timer thread's log line would land in whatever notebook cell
+runs at that moment).
 """
 
 from __future__ import annotations
@@ -68,6 +89,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DATA_DIR = "<default>"  # PromptQueue's data_dir when none is given (see its docstring)
 DEFAULT_BATCH_LIMIT = 100  # ComfyUI's default "Batch count limit"
 DEFAULT_GRACE = 2.0  # seconds before an interrupt is forced into a node
+SETTLE = 0.2  # seconds a forced interrupt gets to land before the job is given up on
 
 JobStatus = Literal["pending", "running", "success", "error", "interrupted", "cancelled"]
 CancelAction = Literal["cancelled", "interrupted"]
@@ -112,6 +134,7 @@ class Job(concurrent.futures.Future):
         self.next_seeds: dict[str, dict] = {}  # and the values after it (engine.seeds)
         self._queue = queue
         self._status: JobStatus = "pending"
+        self._finished = False  # its result is (being) recorded; see the module docstring
         self._events = EventBus()  # this job's events only; published by the queue
 
     @property
@@ -168,14 +191,15 @@ class PromptQueue:
         self._cond = threading.Condition(threading.RLock())
         self._heap: list[tuple[tuple, Job]] = []
         self._running: Job | None = None
+        self._stopping: tuple[Job, str] | None = None
         self._worker: threading.Thread | None = None
-        self._stopping = False
+        self._shutting_down = False
         self._seq = itertools.count()
         self._front_seq = itertools.count()
         self._number = itertools.count(
             max((r.get("number", -1) for r in self.history_store.records()), default=-1) + 1
         )
-        self._watchdog = _Watchdog(executor, grace)
+        self._watchdog = _Watchdog(executor, grace, self._give_up)
         self._events = EventBus()  # the executor's events, forwarded, and the queue's own
         self._emit_lock = threading.RLock()  # one event at a time reaches subscribers
         self._unsubscribe = executor.subscribe(self._forward)
@@ -278,6 +302,20 @@ class PromptQueue:
     def running(self) -> Job | None:
         return self._running
 
+    def stopping(self) -> tuple[Job, str] | None:
+        """The job given up on while its node still runs (a native call), and that node's id;
+        None if there is none. Pending jobs wait for that node to return."""
+        return self._stopping
+
+    @property
+    def grace(self) -> float | None:
+        """Seconds before an interrupt is forced into a node that ignores it (None: never)."""
+        return self._watchdog.grace
+
+    @grace.setter
+    def grace(self, seconds: float | None) -> None:
+        self._watchdog.grace = seconds
+
     def history(self, max_items: int | None = None) -> list[dict]:
         """History records (see ``engine.history``), oldest first."""
         return self.history_store.records(max_items)
@@ -361,6 +399,7 @@ class PromptQueue:
         for job in jobs:
             job.finished_at = now_ms()
             concurrent.futures.Future.cancel(job)
+            job.set_running_or_notify_cancel()  # wakes concurrent.futures.wait and as_completed
 
     def interrupt(self) -> bool:
         """Interrupt the running job (that one only); False if none is running."""
@@ -377,7 +416,7 @@ class PromptQueue:
         if cancel_pending:
             self.clear()
         with self._cond:
-            self._stopping = True
+            self._shutting_down = True
             worker = self._worker
             self._cond.notify_all()
         if wait and worker is not None and worker is not threading.current_thread():
@@ -420,7 +459,17 @@ class PromptQueue:
 
     def _forward(self, event: Event) -> None:
         job = self._running
-        self._publish(event, job if job is not None and event.prompt_id == job.id else None)
+        if job is not None and event.prompt_id == job.id:
+            self._publish_run_event(event, job)
+        else:
+            stopping = self._stopping
+            if stopping is None or event.prompt_id != stopping[0].id:
+                self._publish(event, None)
+
+    def _publish_run_event(self, event: Event, job: Job) -> None:
+        """Publish an event of ``job``'s run, unless the job was finished without its run."""
+        if not job._finished:
+            self._publish(event, job)
 
     def _publish(self, event: Event, job: Job | None) -> None:
         """Deliver ``event`` to the queue's subscribers, then to ``job``'s."""
@@ -432,12 +481,15 @@ class PromptQueue:
     def _emit_status(self) -> None:
         with self._emit_lock:  # the snapshot is taken in delivery order: the last one is current
             with self._cond:
-                running = self._running
+                running, stopping = self._running, self._stopping
                 event = Event.make(
                     "status",
                     None,
                     queue_remaining=len(self._heap) + (running is not None),
                     running=running.id if running is not None else None,
+                    stopping={"prompt_id": stopping[0].id, "node": stopping[1]}
+                    if stopping is not None
+                    else None,
                 )
             self._publish(event, None)
 
@@ -445,7 +497,7 @@ class PromptQueue:
 
     def _ensure_worker(self) -> None:
         """Start the worker if it is not running. Call with the lock held."""
-        self._stopping = False
+        self._shutting_down = False
         if self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._work, name="engine-queue", daemon=True)
             self._worker.start()
@@ -453,9 +505,9 @@ class PromptQueue:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._heap and not self._stopping:
+                while not self._heap and not self._shutting_down:
                     self._cond.wait()
-                if self._stopping:
+                if self._shutting_down:
                     if self._worker is threading.current_thread():
                         self._worker = None
                     self._cond.notify_all()
@@ -471,8 +523,12 @@ class PromptQueue:
             except BaseException as exc:  # a bug of ours: fail this job, keep serving the others
                 log.exception("queue worker failed on %r", job)
                 with self._cond:
-                    self._running = None
-                    job._status = "error"
+                    self._stopping = None
+                    if self._running is job:
+                        self._running = None
+                    if not job._finished:
+                        job._finished = True
+                        job._status = "error"
                     self._cond.notify_all()
                 if not job.done():
                     job.set_exception(exc)
@@ -480,6 +536,24 @@ class PromptQueue:
 
     def _run(self, job: Job) -> None:
         result = self._execute(job)
+        with self._cond:
+            given_up = job._finished  # finished without this result (_give_up)
+            job._finished = True
+            if given_up:
+                self._stopping = None
+                self._cond.notify_all()
+        if given_up:
+            log.debug(
+                "%r: the run given up on has ended (%s); its result is discarded",
+                job,
+                result.status,
+            )
+            self._emit_status()
+        else:
+            self._finish(job, result)
+
+    def _finish(self, job: Job, result: ExecutionResult) -> None:
+        """Record ``job``'s result (history, auto-queue), then resolve the job. Call once per job."""
         job.finished_at = now_ms()
         try:
             job.record = self.history_store.append(_record(job, result))
@@ -490,11 +564,28 @@ class PromptQueue:
         except Exception:
             log.exception("auto-queue failed after %r", job)
         with self._cond:
-            self._running = None
+            if self._running is job:
+                self._running = None
             job._status = "error" if result.status == "invalid" else result.status  # type: ignore[assignment]
             self._cond.notify_all()
         job.set_result(result)
         self._emit_status()
+
+    def _give_up(self, job: Job, node_id: str) -> None:
+        """Finish ``job`` as interrupted while the worker is stuck in ``node_id`` (the watchdog
+        calls this ``SETTLE`` seconds after forcing the interrupt; see the module docstring)."""
+        with self._cond:
+            if self._running is not job or job._finished:
+                return
+            result = self.executor.abandon(job.id, node_id)
+            if result is None:  # the node returned meanwhile: its run ends by itself
+                return
+            job._finished = True
+            self._stopping = (job, node_id)
+        log.info("%r: node %s did not stop; the job ends without it", job, node_id)
+        self._publish(Event.make("execution_interrupted", job.id, **result.error), job)
+        self._publish(Event.make("executing", job.id, node=None, display_node=None), job)
+        self._finish(job, result)
 
     def _execute(self, job: Job) -> ExecutionResult:
         """Run the job's prompt; returns once no asynchronous interrupt can reach this thread."""
@@ -527,8 +618,12 @@ class PromptQueue:
                 "traceback": traceback.format_tb(exc.__traceback__),
                 "current_inputs": {},
             }
-            self._publish(Event.make("execution_error", job.id, **error, executed=[]), job)
-            self._publish(Event.make("executing", job.id, node=None, display_node=None), job)
+            self._publish_run_event(
+                Event.make("execution_error", job.id, **error, executed=[]), job
+            )
+            self._publish_run_event(
+                Event.make("executing", job.id, node=None, display_node=None), job
+            )
             return ExecutionResult(job.id, "error", error=error)
 
     def _interrupted(self, job: Job) -> ExecutionResult:
@@ -539,8 +634,8 @@ class PromptQueue:
             "node_type": None,
             "executed": sorted(executed),
         }
-        self._publish(Event.make("execution_interrupted", job.id, **data), job)
-        self._publish(Event.make("executing", job.id, node=None, display_node=None), job)
+        self._publish_run_event(Event.make("execution_interrupted", job.id, **data), job)
+        self._publish_run_event(Event.make("executing", job.id, node=None, display_node=None), job)
         return ExecutionResult(job.id, "interrupted", executed=executed, error=data)
 
     def _interrupt(self, job: Job) -> None:
@@ -553,7 +648,7 @@ class PromptQueue:
 
     def _idle(self) -> bool:
         with self._cond:
-            return not self._heap and self._running is None
+            return not self._heap and self._running is None and self._stopping is None
 
     def _pending_count(self) -> int:
         with self._cond:
@@ -565,61 +660,67 @@ class PromptQueue:
 
 
 class _Watchdog:
-    """Forces an interrupt into the worker thread when a node ignores it for ``grace`` seconds.
+    """Forces an interrupt into the worker thread when a node ignores it for ``grace`` seconds,
+    and gives the job up (``give_up(job, node)``) if the node still runs ``SETTLE`` s later.
 
     Armed by an interrupt, disarmed by the worker when the job's run returns.
     ``_lock`` makes "check, then raise" atomic with respect to disarming: once
     ``disarm`` returns, no asynchronous exception is pending or will be raised.
+    ``give_up`` is called without the lock (it takes the queue's).
     """
 
-    def __init__(self, executor: Executor, grace: float | None):
+    def __init__(self, executor: Executor, grace: float | None, give_up):
         self.executor = executor
         self.grace = grace
+        self.give_up = give_up
         self._lock = threading.Lock()
         self._job: Job | None = None
         self._thread: int | None = None
-        self._timer: threading.Timer | None = None
+        self._timers: list[threading.Timer] = []
 
     def arm(self, job: Job, thread: int) -> None:
         with self._lock:
             if self.grace is None or self._job is job:
                 return
             self._job, self._thread = job, thread
-            self._schedule(job, self._observe())
+            self._schedule(self.grace, self._check, job)
 
     def disarm(self, thread: int) -> None:
         with self._lock:
             self._job = None
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            for timer in self._timers:
+                timer.cancel()
+            self._timers = []
             clear_in_thread(thread)
 
-    def _observe(self) -> tuple[str | None, str | None]:
-        return self.executor.running_prompt_id, self.executor.running_node
+    def _schedule(self, seconds: float, check, *args) -> None:
+        """Call ``check(*args)`` in ``seconds``. Call with the lock held."""
+        timer = threading.Timer(seconds, check, args)
+        timer.daemon = True
+        self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+        timer.start()
 
-    def _schedule(self, job: Job, observed: tuple) -> None:
-        self._timer = threading.Timer(self.grace, self._check, (job, observed))
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _check(self, job: Job, observed: tuple) -> None:
+    def _check(self, job: Job) -> None:
+        """``grace`` seconds after the interrupt, then every ``grace`` seconds: force it into
+        whichever node of the job runs."""
         with self._lock:
             if self._job is not job:
                 return
-            now = self._observe()
+            node = self.executor.running_node
             if (
-                now == observed
-                and now[0] == job.id
-                and now[1] is not None
-                and self.executor.force_interrupt(job.id, now[1], self._thread)
+                self.executor.running_prompt_id == job.id
+                and node is not None
+                and self.executor.force_interrupt(job.id, node, self._thread)
+                and not job._finished
             ):
-                log.warning(
-                    "node %s ignored the interrupt for %.1f s: raising it in the worker thread",
-                    now[1],
-                    self.grace,
-                )
-            self._schedule(job, now)
+                self._schedule(SETTLE, self._settled, job, node)
+            self._schedule(self.grace or DEFAULT_GRACE, self._check, job)
+
+    def _settled(self, job: Job, node: str) -> None:
+        with self._lock:
+            if self._job is not job:
+                return
+        self.give_up(job, node)
 
 
 def _copy_prompt(prompt: Any) -> dict:

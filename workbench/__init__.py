@@ -8,7 +8,8 @@ r = wb.run(g)
 """
 
 from .graph import Graph, Node, Output
+from .jobs import Job
 from .results import RunResult
 from .session import Workbench
 
-__all__ = ["Graph", "Node", "Output", "RunResult", "Workbench"]
+__all__ = ["Graph", "Job", "Node", "Output", "RunResult", "Workbench"]

@@ -1,11 +1,21 @@
 """A run's result in the notebook: a status table, then the outputs, then any error.
 
 ``RunResult`` wraps the engine's ``ExecutionResult`` of one job. In Jupyter it
-renders as a compact table (node, type, executed / cached / error, time)
-followed by output previews: images inline as PNG, tensors summarised by
+renders as its summary line, a compact table (node, type, executed / cached /
+error, time) and output previews: images inline as PNG, tensors summarised by
 shape, dtype and range, other values by ``repr``; an error shows the failing
 node, its message and traceback. ``result[handle]`` is the Python value,
 read from the cache.
+
+One truth per run: the summary line (``RunResult.summary``, also the last line
+of the run's progress display), the table and ``executed`` / ``cached`` are all
+read from the one ``ExecutionResult``. The line counts ``len(executed)`` and
+``len(cached)`` (and ``len(reused)``, when any); the table has a row per node of
+the prompt (and per node an expansion added), marked ``executed``, ``cached`` or
+``reused`` as those sets say, except
+the node the run failed or was interrupted at, marked ``error``,
+``interrupted``, or ``stopping`` while its code still runs (a run the queue
+gave up on; ``PromptQueue.stopping``).
 
 Display never raises for what a node put in its ``ui``: it shows what it can
 and skips the rest. A ``ui`` that is not a dict shows nothing; ``images`` and
@@ -30,6 +40,20 @@ MAX_PREVIEWS = 8
 THUMBNAIL = 256  # px: the longest side of an inline preview, at most
 MIN_PREVIEW = 128  # px: and at least (small images scaled up, nearest neighbour)
 
+WORDS = {  # the summary's first word, by status
+    "success": "done",
+    "error": "failed",
+    "interrupted": "interrupted",
+    "invalid": "invalid",
+    "cancelled": "cancelled",
+    "pending": "queued",
+    "running": "running",
+}
+STOPPING_NOTE = (  # why a node of a run given up on still runs
+    "it is inside a call that Python cannot interrupt (C code, time.sleep, a lock) and "
+    "stops when that returns"
+)
+
 
 class RunResult:
     """One run's outcome; see the module docstring."""
@@ -48,6 +72,56 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.status == "success"
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the job ran (from leaving the queue to its result), or None if it never ran."""
+        job = self.job
+        if job.started_at is None or job.finished_at is None:
+            return None
+        return (job.finished_at - job.started_at) / 1000
+
+    @property
+    def stopping(self) -> str | None:
+        """The node of this run whose code still runs after the run was given up on, or None."""
+        stopping = self._wb.queue.stopping()
+        return stopping[1] if stopping is not None and stopping[0] is self.job else None
+
+    @property
+    def summary(self) -> str:
+        """One line: the outcome, ``N ran, M cached`` (the sizes of ``executed`` and
+        ``cached``; then ``K reused`` if any), the time, and where it failed or stopped."""
+        line = f"{WORDS.get(self.status, self.status)}: {len(self.executed)} ran, {len(self.cached)} cached"
+        if self.reused:
+            line += f", {len(self.reused)} reused"
+        if self.seconds is not None:
+            line += f", {self.seconds:.2f} s"
+        detail = " ".join(self._detail().split())  # one line, whatever the messages hold
+        return f"{line} — {detail}" if detail else line
+
+    def _detail(self) -> str:
+        error = self.error or {}
+        node = error.get("node_id")
+        where = f"{node} ({error.get('node_type') or self._type_of(node)})" if node else ""
+        if self.status == "interrupted":
+            if self.stopping is not None:
+                return f"at {where}, which is still stopping: {STOPPING_NOTE}; the next run waits for it"
+            return f"at {where}" if where else ""
+        if "exception_message" in error:
+            message = str(error["exception_message"]).strip().splitlines() or [""]
+            cause = f"{_short_type(error.get('exception_type'))}: {message[0]}"[:200]
+            return f"{where} raised {cause}" if where else cause
+        if "message" in error:  # the prompt was invalid
+            details = str(error.get("details") or "")
+            text = str(error["message"]) + (f" ({details})" if details else "")
+            problems = len(self.node_errors or {})
+            if problems:
+                text += f" ({problems} node{'s' if problems > 1 else ''} with errors)"
+            return text[:200]
+        return ""
+
+    def _type_of(self, node_id: str | None) -> str:
+        return self.prompt.get(node_id, {}).get("class_type", "?") if node_id else "?"
 
     @property
     def seeds(self) -> dict[str, dict]:
@@ -107,7 +181,7 @@ class RunResult:
         return node_type.return_types if node_type is not None else ()
 
     def __repr__(self) -> str:
-        lines = [f"<RunResult {self.status}: {len(self.executed)} ran, {len(self.cached)} cached>"]
+        lines = [f"<RunResult {self.status}: {self.summary.partition(': ')[2]}>"]
         error = self.error or {}
         if "exception_message" in error:
             lines.append(
@@ -121,32 +195,42 @@ class RunResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        parts = [
-            f"<div class='workbench-result'><b>{html.escape(self.status)}</b>: "
-            f"{len(self.executed)} ran, {len(self.cached)} cached</div>",
-            self._table_html(),
-        ]
-        parts.append(self._error_html())
-        parts.append(self._previews_html())
+        return summary_html(self.summary) + "\n" + self.body_html()
+
+    def body_html(self) -> str:
+        """The table, any error and the previews (``_repr_html_`` without the summary line)."""
+        parts = [self._table_html(), self._error_html(), self._previews_html()]
         return "\n".join(p for p in parts if p)
 
     def _rows(self):
-        error_node = (self.error or {}).get("node_id")
-        for node_id, node in self.prompt.items():
+        """(node id, type, state, seconds) per node: the prompt's, then those an expansion added."""
+        error_node = (
+            (self.error or {}).get("node_id") if self.status in ("error", "interrupted") else None
+        )
+        executed, cached, reused = self.executed, self.cached, self.reused
+        added = sorted((executed | cached | reused) - self.prompt.keys())
+        for node_id in [*self.prompt, *added]:
             if node_id == error_node:
-                state = self.status if self.status == "interrupted" else "error"
-            elif node_id in self.executed:
+                if self.status == "error":
+                    state = "error"
+                else:
+                    state = "stopping" if self.stopping == node_id else "interrupted"
+            elif node_id in executed:
                 state = "executed"
-            elif node_id in self.cached:
+            elif node_id in cached:
                 state = "cached"
-            elif node_id in self.reused:
+            elif node_id in reused:
                 state = "reused"  # the same as a node computed earlier in this run
             elif node_id in (self.node_errors or {}):
                 state = "invalid"
             else:
                 state = "not run"
             seconds = (self.timings or {}).get(node_id)
-            class_type = node.get("class_type", "?") if isinstance(node, dict) else "?"
+            node = self.prompt.get(node_id)
+            if node is None:
+                class_type = "(expanded)"
+            else:
+                class_type = node.get("class_type", "?") if isinstance(node, dict) else "?"
             yield node_id, class_type, state, seconds
 
     def _table_html(self) -> str:
@@ -157,6 +241,7 @@ class RunResult:
             "error": "#c62828",
             "invalid": "#c62828",
             "interrupted": "#ef6c00",
+            "stopping": "#ef6c00",
             "not run": "#757575",
         }
         rows = "".join(
@@ -256,6 +341,17 @@ class _Empty:
 
 
 _EMPTY = _Empty()
+
+
+def summary_html(line: str) -> str:
+    """A summary line as HTML: its first word (the outcome) in bold."""
+    word, _, rest = line.partition(":")
+    return f"<div class='workbench-result'><b>{html.escape(word)}</b>:{html.escape(rest)}</div>"
+
+
+def _short_type(name: Any) -> str:
+    """An exception's class name without its module (``builtins.ValueError`` -> ``ValueError``)."""
+    return str(name).rsplit(".", 1)[-1] if name else "error"
 
 
 def preview_html(value: Any, kind: Any = None) -> str:

@@ -5,7 +5,14 @@ It owns a node registry with every built-in node, an executor with its caches
 restarts), the prompt queue and its history, and the input/output/temp
 folders. ``wb.run`` blocks with a live progress display; Jupyter's interrupt
 button (SIGINT, a ``KeyboardInterrupt`` in the waiting cell) interrupts the
-run, which then returns an ``interrupted`` result: the kernel lives on.
+run, which then returns an ``interrupted`` result: the kernel lives on. A node
+stuck in a native call is given up on (``engine.queue``): the run returns
+within the queue's ``grace`` plus ``SETTLE`` seconds, marking that node as
+stopping, and the next run says that it waits for it.
+``wb.run(g, wait=False)`` returns a ``Job`` (``workbench.jobs``);
+``wb.interrupt()``, ``wb.cancel(job)`` and ``wb.clear()`` stop the running
+run, one run, or every pending one. ``wb.queue`` and ``wb.history`` show what
+runs and what ran (``workbench.queue_view``).
 """
 
 from __future__ import annotations
@@ -15,23 +22,23 @@ import functools
 import os
 import sys
 import threading
-import time
 import weakref
 from pathlib import Path
 from typing import Any
 
 import nodes
-from engine import Executor, NodeRegistry, PromptQueue
+from engine import Executor, NodeRegistry
+from engine import Job as EngineJob
 from engine import node as node_decorator
 from engine.explain import explain as explain_trace
 from engine.history import default_data_dir
 from nodes import folders
 
 from .graph import Graph, Node, Output, at_user_frame, node_id_of, terminal_nodes
+from .jobs import Job, wait_for
 from .progress_display import ProgressDisplay
-from .results import RunResult
-
-INTERRUPT_WAIT = 10.0  # seconds to wait for an interrupted run to stop before returning
+from .queue_view import RunHistory, SessionQueue
+from .results import STOPPING_NOTE, RunResult
 
 
 class Workbench:
@@ -87,7 +94,7 @@ class Workbench:
         self.executor = Executor(
             self.registry, cache=cache, lru_size=lru_size, store=self.store, backend=cluster
         )
-        self.queue = PromptQueue(self.executor, data_dir=str(self.data_dir))
+        self.queue = SessionQueue(self.executor, data_dir=str(self.data_dir))
         self._results: list[RunResult] = []  # the latest runs, newest last (for value/explain)
         self._kept: weakref.WeakSet = weakref.WeakSet()  # jobs ever in _results (50 stay there)
         self._results_lock = threading.Lock()  # guards both
@@ -185,7 +192,9 @@ class Workbench:
         runs). Without ``outputs``, a graph's output nodes run, or, if it has
         none, its terminal nodes (those whose values nothing consumes).
         ``number``: the batch count. ``wait=False`` returns the ``Job`` (a list
-        of jobs if ``number > 1``) at once.
+        of jobs if ``number > 1``) at once; shown in a cell, a job displays its
+        progress; ``job.result()`` waits for its ``RunResult``.
+        ``progress``: show the live progress (in a notebook, or on stderr).
         ``seed_control``: the seed policy for this call, ``"fixed"``, ``"increment"``,
         ``"decrement"`` or ``"randomize"`` for every seed of the graph, or a dict
         {node or handle: policy, or {input: policy}}; by default the graph's own
@@ -213,28 +222,48 @@ class Workbench:
                 "first); pass seed_control='randomize' or 'increment' for different samples.",
                 file=sys.stderr,
             )
-        display = ProgressDisplay(first) if progress and wait else None
-        jobs = self.queue.submit(
-            source,
-            outputs=targets,
-            number=number,
-            on_event=display.on_event if display else None,
-            seed_control=control,
-        )
+        display = ProgressDisplay(self.queue, first, results=not wait) if progress else None
+        if display is not None and wait:
+            display.show()  # before submitting: a run that ends at once ends in view
+        elif wait and self.queue.stopping() is not None:
+            job, node = self.queue.stopping()
+            print(
+                f"waiting for {node} of the interrupted run #{job.number}: {STOPPING_NOTE}; "
+                "this run starts then",
+                file=sys.stderr,
+            )
+        try:
+            jobs = self.queue.submit(
+                source,
+                outputs=targets,
+                number=number,
+                on_event=display.on_event if display else None,
+                seed_control=control,
+            )
+        except Exception as exc:
+            if display is not None:
+                display.discard(f"not queued: {exc}")
+            raise
         if isinstance(graph, Graph) and jobs[-1].next_seeds:
             for node_id, values in jobs[-1].next_seeds.items():
                 if node_id in graph:
                     graph.node(node_id).set(**values)
+
+        def result_of(job: EngineJob, g=graph) -> RunResult:
+            return self._result_of(job, g)
+
         for job in jobs:  # every run counts for value() and explain(), waited for or not
-            job.add_done_callback(lambda done, g=graph: self._result_of(done, g))
+            job.add_done_callback(result_of)
+        if display is not None:
+            display.watch(jobs, result_of)
         if not wait:
-            return jobs[0] if number == 1 else jobs
-        try:
-            self._wait(jobs)
-        finally:
-            if display is not None:
-                display.close()
-        results = [self._result_of(job, graph) for job in jobs]
+            handles = [Job(job, result_of, display) for job in jobs]
+            return handles[0] if number == 1 else handles
+        wait_for(jobs)
+        results = [result_of(job) for job in jobs]
+        if display is not None:
+            for result in results:  # in this cell, whichever thread got there first
+                display.finished(result)
         return results[0] if number == 1 else results
 
     def _has_output_node(self, prompt: dict) -> bool:
@@ -244,38 +273,27 @@ class Workbench:
                 return True
         return False
 
-    def _wait(self, jobs) -> None:
-        """Wait for ``jobs``; on KeyboardInterrupt (Jupyter's interrupt button) stop them all.
+    # --- stopping ---
 
-        A second interrupt while stopping is absorbed: the kernel must come
-        back with a result, not a traceback.
-        """
-        try:
-            for job in jobs:
-                _quietly(job.result)
-            return
-        except KeyboardInterrupt:
-            pass
-        deadline = time.monotonic() + INTERRUPT_WAIT
-        stopped = False
-        while True:
-            try:
-                if not stopped:
-                    for job in jobs:
-                        self.queue.cancel(job)
-                    stopped = True
-                for job in jobs:
-                    _quietly(job.result, max(0.0, deadline - time.monotonic()))
-                return
-            except KeyboardInterrupt:
-                continue
-            except TimeoutError:
-                print(
-                    f"The run is still inside node {self.executor.running_node}, in a native "
-                    "call that does not return to Python: it stops when that call returns.",
-                    file=sys.stderr,
-                )
-                return
+    def interrupt(self) -> bool:
+        """Interrupt the running run (that one only); False if none is running."""
+        return self.queue.interrupt()
+
+    def cancel(self, job: Job | EngineJob | RunResult | str) -> str | None:
+        """Remove a pending run (``"cancelled"``) or interrupt the running one
+        (``"interrupted"``); None if it had already ended."""
+        if isinstance(job, (Job, RunResult)):
+            job = job.engine_job if isinstance(job, Job) else job.job
+        return self.queue.cancel(job)
+
+    def clear(self) -> int:
+        """Remove every pending run (and stop the auto-queue); returns how many were removed."""
+        return len(self.queue.clear())
+
+    @property
+    def history(self) -> RunHistory:
+        """The runs the queue finished, oldest first (records of ``engine.history``)."""
+        return RunHistory(self.queue)
 
     def _result_of(self, job, graph) -> RunResult:
         """The ``RunResult`` of ``job``: once it is done, the one kept for value() and explain().
@@ -371,16 +389,6 @@ def _seed_control(graph, prompt: dict, wanted, registry) -> dict[str, dict[str, 
             policy = dict.fromkeys(node_type.spec().controlled, policy)
         policies[node_id] = {**control.get(node_id, {}), **policy}
     return {**control, **policies}
-
-
-def _quietly(wait, timeout=None):
-    """``job.result(timeout)``, with a cancelled job counting as done."""
-    try:
-        wait(timeout)
-    except concurrent.futures.CancelledError:
-        pass
-    except concurrent.futures.TimeoutError as exc:
-        raise TimeoutError from exc
 
 
 def _as_list(outputs) -> list:

@@ -2,7 +2,9 @@
 
 ``mark`` records its tag in ``RAN``; ``gate`` holds the worker (ticking
 progress) until the test opens its ``Gate``, so tests can queue behind a running
-job without sleeping; ``spin`` and ``nap`` stand for nodes that never tick.
+job without sleeping; ``spin`` and ``nap`` stand for nodes that never tick;
+``stuck`` (a native call) and ``stubborn`` (swallows exceptions) for nodes no
+interrupt stops, until their gate opens.
 Waits use events and ``Job.result(TIMEOUT)`` with a generous timeout, never a
 sleep standing for "long enough". The ``reset_queue_nodes`` fixture (see
 conftest) clears ``RAN`` and opens every gate after each test.
@@ -82,6 +84,34 @@ def nap(x: int, name: str = "", seconds: float = 1.0) -> int:
 
 
 @node(output=True)
+def stuck(x: int, name: str = "") -> int:
+    """One native call that no interrupt reaches (a lock acquire) until its gate opens."""
+    g = GATES[name]
+    g.started.set()
+    g.opened.wait(TIMEOUT)
+    return x
+
+
+@node(output=True)
+def stubborn(x: int, name: str = "") -> int:
+    """Python code that swallows every exception (the forced interrupt too) until its gate opens."""
+    g = GATES[name]
+    g.started.set()
+
+    def wait() -> None:  # where the forced interrupt lands: inside the try below
+        while not g.opened.is_set():
+            time.sleep(0.001)
+
+    while True:
+        try:
+            wait()
+            break
+        except Exception:
+            pass
+    return x
+
+
+@node(output=True)
 def ticks(x: int, n: int = 10, pause: float = 0.0) -> int:
     for i in range(1, n + 1):
         progress.update(i, n)
@@ -95,7 +125,7 @@ def fail(x: int) -> int:
     raise ValueError("boom")
 
 
-NODES = [value, mark, gate, spin, nap, ticks, fail]
+NODES = [value, mark, gate, spin, nap, stuck, stubborn, ticks, fail]
 
 
 def v(x: int = 0) -> dict:
@@ -127,6 +157,11 @@ def wait_until(predicate, timeout: float = TIMEOUT) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for a condition")
         time.sleep(0.005)
+
+
+def gate_node(kind: str, g: Gate) -> dict:
+    """A prompt: ``v`` feeding a node of type ``kind`` held by ``g`` (``gate``, ``stuck``, ...)."""
+    return {"v": v(), "n": {"class_type": kind, "inputs": {"x": ["v", 0], "name": g.name}}}
 
 
 def make_registry() -> NodeRegistry:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from .queue_nodes import (
     RAN,
     TIMEOUT,
     Gate,
+    gate_node,
     gated,
     hold,
     marked,
@@ -147,6 +149,7 @@ def test_cancel_a_pending_job_removes_it(q):
     assert a.status == "cancelled" and a.cancelled() and a.done()
     with pytest.raises(concurrent.futures.CancelledError):
         a.result(TIMEOUT)
+    assert concurrent.futures.wait([a], TIMEOUT).done == {a}
     assert q.pending() == [b]
     assert q.cancel(a.id) is None  # nothing left to do
 
@@ -283,7 +286,8 @@ def test_interrupt_a_pure_python_loop(make_queue, cache_mode):
 
 
 def test_a_native_call_stops_when_it_returns_to_python(q):
-    """``time.sleep`` cannot be interrupted; the node stops as soon as it returns."""
+    """``time.sleep`` cannot be interrupted: the job ends without the node, which stores
+    nothing when it returns."""
     g = Gate()
     inputs = {"x": ["v", 0], "name": g.name, "seconds": 1.0}
     prompt = {"v": v(), "n": {"class_type": "nap", "inputs": inputs}}
@@ -326,6 +330,47 @@ def test_a_forced_interrupt_never_outlives_the_nodes_code():
         pass
     assert ex.running_node is None
     assert not ex.force_interrupt("p", "n", me)
+
+
+@pytest.mark.parametrize("kind", ["stuck", "stubborn"])
+def test_a_node_that_does_not_stop_is_given_up_on(make_queue, kind, caplog):
+    """A node still running ``SETTLE`` s after the forced interrupt (in a native call, or
+    swallowing it): the job ends interrupted without it; the next job waits for the node
+    to return; its late return stores nothing, and its run's late events are dropped."""
+    q = make_queue("lru", grace=0.2)  # lru: entries outlive the next prompt, to look for one
+    events = []
+    q.subscribe(events.append)
+    g = Gate()
+    (job,) = q.submit(gate_node(kind, g))
+    assert started(g, job)
+    (after,) = q.submit(marked("after"))
+    with caplog.at_level(logging.INFO, logger="engine"):
+        assert q.interrupt()
+        r = job.result(TIMEOUT)
+    assert q.executor.running_node == "n"  # the node still runs
+    assert r.status == "interrupted" and job.status == "interrupted"
+    assert r.error["node_id"] == "n" and r.error["stopping"] is True
+    assert r.executed == {"v"} and r.cached == set()  # "n" was stopped, as by any interrupt
+    assert q.stopping() == (job, "n") and q.running() is None
+    assert after.status == "pending"  # waiting for the node
+    assert [(rec["prompt_id"], rec["status"]) for rec in q.history()] == [(job.id, "interrupted")]
+    ends = [
+        (e.type, e.data.get("node"))
+        for e in events
+        if e.prompt_id == job.id and e.type in ("execution_interrupted", "executing")
+    ]
+    assert ends[-2:] == [("execution_interrupted", None), ("executing", None)]
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
+
+    g.open()
+    assert after.result(TIMEOUT).status == "success"
+    assert q.stopping() is None
+    assert q.executor.cached_output(r.trace.keys["n"]) is None  # the late return stored nothing
+    assert q.executor.cached_output(r.trace.keys["v"]) == (0,)
+    assert [e.type for e in events if e.prompt_id == job.id].count("execution_interrupted") == 1
+    assert [rec["prompt_id"] for rec in q.history()] == [job.id, after.id]
+    stopping = [e.data["stopping"] for e in events if e.type == "status"]
+    assert {"prompt_id": job.id, "node": "n"} in stopping and stopping[-1] is None
 
 
 # --- many threads ---------------------------------------------------------------------
