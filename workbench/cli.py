@@ -4,8 +4,10 @@
                                  [--data-dir DIR] [--custom-nodes PATH ...] [--quiet]
 
 FILE is an API prompt (ComfyUI's "Save (API)" JSON, also wrapped as
-``{"prompt": {...}}``). ``open_source`` is the one place that reads FILE: the
-workflow reader (``wb.open``: UI workflows and PNGs) plugs in there.
+``{"prompt": {...}}``), a UI workflow (``.json``, versions 0.4 and 1.0) or a PNG
+holding either (what ComfyUI and ``SaveImage`` write). ``open_source`` is the
+one place that reads FILE; workflows and PNGs go through ``wb.open``, whose
+report is printed on stderr when something in the file cannot be run.
 
 ``--set NODE.INPUT=VALUE`` changes an input before the run: NODE is a node id
 or a node's title (``_meta.title``), VALUE is JSON if it parses (``3``,
@@ -115,12 +117,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def open_source(wb, path: Path) -> dict:
-    """The API prompt FILE holds.
+    """The API prompt FILE holds, or that its workflow converts to (``wb.open``).
 
-    The one place a file is read: when the workflow reader is in the session,
-    UI workflows and PNGs come in here through ``wb.open(path)`` (whose graph's
-    ``to_prompt()`` is the prompt, and whose report is printed when it is not
-    empty).
+    What a workflow holds that cannot run (unknown node types, values that fit no
+    input...) is printed as the report; a file with nothing to run is refused.
     """
     try:
         size = path.stat().st_size
@@ -130,23 +130,17 @@ def open_source(wb, path: Path) -> dict:
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     if data.startswith(b"\x89PNG"):
-        raise UsageError(
-            f"{path} is a PNG: reading a graph from an image needs the workflow reader "
-            "(wb.open), which this build does not have; pass the API prompt JSON"
-        )
+        return _converted(wb, data, path)
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, RecursionError):
         raise UsageError(f"{path} is not JSON text") from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path} is not JSON: {exc.msg} (line {exc.lineno})") from None
+    if isinstance(document, dict) and isinstance(document.get("nodes"), list):
+        return _converted(wb, data, path)  # a UI workflow
     if isinstance(document, dict) and isinstance(document.get("prompt"), dict):
         document = document["prompt"]  # as sent to ComfyUI's /prompt
-    if isinstance(document, dict) and isinstance(document.get("nodes"), list):
-        raise UsageError(
-            f"{path} is a UI workflow: running it needs the workflow reader (wb.open), which "
-            "this build does not have; save it from ComfyUI with 'Export (API)'"
-        )
     if not isinstance(document, dict) or not all(
         isinstance(node, dict) and "class_type" in node for node in document.values()
     ):
@@ -155,6 +149,19 @@ def open_source(wb, path: Path) -> dict:
             '{"id": {"class_type": ..., "inputs": {...}}, ...}'
         )
     return document
+
+
+def _converted(wb, data: bytes, path: Path) -> dict:
+    graph, report = wb.open(data, name=path.name)
+    if not report.ok:
+        print(repr(report), file=sys.stderr)
+    prompt = graph.to_prompt()  # what can run: placeholders left out, links to them dangle
+    for node_id, state in graph.state().items():  # titles, for --set and --output
+        if node_id in prompt and state["ui"].get("title"):
+            prompt[node_id]["_meta"] = {"title": state["ui"]["title"]}
+    if not prompt:
+        raise UsageError(f"{path}: nothing in it can run (see the report above)")
+    return prompt
 
 
 def find_node(prompt: dict, name: str) -> str:

@@ -63,7 +63,9 @@ from engine.graph import is_link
 from engine.nodespec import NO_DEFAULT, InputSpec, NodeSpec
 from engine.seeds import CONTROL_MODES
 from engine.validation import types_match
-from engine.workflow import MODES, apply_modes
+from engine.workflow import MODES, Source, apply_modes
+from engine.workflow.jsondoc import copy_json
+from engine.workflow.widgets import fallback_value
 from nodes import folders
 
 _WIDGET_KINDS = {"INT": (int,), "FLOAT": (int, float), "STRING": (str,), "BOOLEAN": (bool,)}
@@ -192,6 +194,7 @@ class Graph:
         self._next_number: dict[str, int] = {}  # class type -> the number its next id tries
         self._subscribers: list[Callable[[dict], None]] = []
         self.document: dict = {}  # workflow data the engine does not read (docs/graph-model.md)
+        self.opened_from: Source | None = None  # the workflow it was opened from (saving back)
         self._origin: Any = None  # the origin of the edit op being applied
 
     # --- building ---
@@ -364,23 +367,14 @@ class Graph:
         self, class_type: str, spec: NodeSpec, inputs: dict, require_links: bool = True
     ) -> None:
         for declared in spec.inputs:
-            name, input_type = declared.name, declared.type
+            name = declared.name
             if not declared.required or name in inputs:
                 continue
             if declared.kind == "link" and not require_links:
                 continue
-            choices = declared.choices
-            if declared.default is not NO_DEFAULT:
-                inputs[name] = declared.default
-            elif choices:
-                inputs[name] = choices[0]
-            elif input_type in ("INT", "FLOAT"):
-                minimum = declared.options.get("min", 0)
-                inputs[name] = minimum if input_type == "INT" else float(minimum)
-            elif input_type == "STRING":
-                inputs[name] = ""
-            elif input_type == "BOOLEAN":
-                inputs[name] = False
+            value = fallback_value(declared)
+            if value is not NO_DEFAULT:
+                inputs[name] = value
             else:
                 raise TypeError(
                     f"{class_type}() missing required input {name!r} ({declared.type_text()}); "
@@ -399,10 +393,17 @@ class Graph:
         prompt = {
             node_id: {"class_type": node["class_type"], "inputs": dict(node["inputs"])}
             for node_id, node in self._nodes.items()
-            if node["class_type"] in self._registry
+            if self._runs(node_id)
         }
         modes = {n: ui["mode"] for n, ui in self._ui.items() if ui.get("mode")}
         return apply_modes(prompt, modes, self._registry) if modes else prompt
+
+    def _runs(self, node_id: str) -> bool:
+        """A node of a known type that is not a workflow's virtual placeholder."""
+        ui = self._ui.get(node_id)
+        return self._nodes[node_id]["class_type"] in self._registry and not (
+            ui and ui.get("virtual")
+        )
 
     def state(self) -> dict[str, dict]:
         """Every node as ``{"class_type", "inputs", "ui", "control"}`` (its ``add_node`` op
@@ -428,7 +429,7 @@ class Graph:
         """Node id -> {input: policy} for the controlled constant inputs of the prompt's nodes."""
         control = {}
         for node_id, node in self._nodes.items():
-            if node["class_type"] not in self._registry:
+            if not self._runs(node_id):
                 continue
             policies = {
                 name: mode
@@ -555,6 +556,36 @@ class Graph:
         if node_id not in self._nodes:
             raise KeyError(f"no node {node_id!r} in this graph")
         return node_id
+
+    @classmethod
+    def from_nodes(
+        cls,
+        records: list[dict],
+        registry: NodeRegistry,
+        document: dict | None = None,
+        source: Source | None = None,
+    ) -> Graph:
+        """A graph holding ``records`` (``add_node`` ops, as a workflow reader makes them)
+        as they are: values are not checked here (validation names bad ones when the
+        graph runs) and unknown node types are kept as placeholders."""
+        graph = cls(registry)
+        for record in records:
+            node_id = str(record["id"])
+            graph._nodes[node_id] = {
+                "class_type": record["class_type"],
+                "inputs": copy_json(dict(record.get("inputs") or {})),
+            }
+            if record.get("control"):
+                graph._control[node_id] = dict(record["control"])
+            if record.get("ui"):
+                graph._ui[node_id] = copy_json(record["ui"])
+        graph.document = copy_json(document or {})
+        graph.opened_from = source
+        return graph
+
+    def node_records(self) -> list[dict]:
+        """Every node as an ``add_node`` op (a copy), in graph order: what a writer takes."""
+        return [copy_json(self._add_op(node_id)) for node_id in self._nodes]
 
     @classmethod
     @at_user_frame

@@ -32,6 +32,7 @@ from engine import Job as EngineJob
 from engine import node as node_decorator
 from engine.explain import explain as explain_trace
 from engine.history import default_data_dir
+from engine.workflow import Report
 from nodes import folders
 
 from .graph import Graph, Node, Output, at_user_frame, node_id_of, terminal_nodes
@@ -39,6 +40,7 @@ from .jobs import Job, wait_for
 from .progress_display import ProgressDisplay
 from .queue_view import RunHistory, SessionQueue
 from .results import STOPPING_NOTE, RunResult
+from .workflows import open_graph, save_graph, workflow_of
 
 
 class Workbench:
@@ -154,6 +156,30 @@ class Workbench:
         """A new, empty code-first graph over this session's node types."""
         return Graph(self.registry)
 
+    # --- ComfyUI workflows (docs/workflow-format.md) ---
+
+    def open(self, source: Any, name: str | None = None) -> tuple[Graph, Report]:
+        """``graph, report = wb.open(source)``: a ComfyUI workflow (0.4 or 1.0), an API
+        prompt, or a PNG holding either; ``source`` a path (or a file name in the input
+        folder), a dict, JSON text or PNG bytes.
+
+        Never raises on what the file holds: what cannot be converted or run is in
+        ``report`` and the rest runs. A file that cannot be found or read raises
+        ``OSError`` naming it. ``name``: what the report calls data given as bytes or a dict.
+        """
+        with folders.using(self.folders):  # a file name is looked up in this session's folders
+            return open_graph(source, self.registry, name)
+
+    def save(self, graph: Graph, path: str | os.PathLike, api: bool | None = None) -> Path:
+        """Save ``graph`` by extension: ``.json`` as a UI workflow (``api=True`` or
+        ``.api.json``: an API prompt), ``.png`` into that existing image's metadata.
+        A relative path is in the output folder; nothing is written outside the
+        data folder. Returns the path written."""
+        with folders.using(self.folders):
+            if not isinstance(graph, Graph):
+                graph, _ = open_graph(graph, self.registry)
+            return save_graph(graph, path, api=api)
+
     def load_custom_nodes(self, path: str | os.PathLike):
         """Load a ComfyUI custom node pack (a folder with ``__init__.py``), or every pack in a
         folder of them (ComfyUI's ``custom_nodes``), into this session; V1 and V3 packs.
@@ -166,12 +192,20 @@ class Workbench:
 
         return load_custom_nodes(path, self.registry, self.executor)
 
-    def editor(self, graph: Graph | None = None, height: int = 600):
-        """The graph editor and its Run & Stop controls for ``graph`` (a new one if None):
-        a canvas view of the same graph, see ``workbench.widgets``."""
+    def editor(self, graph: Graph | Any = None, height: int = 600):
+        """The graph editor and its Run & Stop controls for ``graph``: a canvas view of
+        the same graph (see ``workbench.widgets``). ``graph`` may also be what
+        ``wb.open`` takes (a workflow, an API prompt or a PNG; its report is printed
+        when something in it cannot run), or None for a new graph."""
         from .widgets import Editor
 
-        return Editor(self, graph if graph is not None else self.graph(), height=height)
+        if graph is None:
+            graph = self.graph()
+        elif not isinstance(graph, Graph):
+            graph, report = self.open(graph)
+            if not report.ok:
+                print(repr(report), file=sys.stderr)
+        return Editor(self, graph, height=height)
 
     # --- running ---
 
@@ -237,6 +271,7 @@ class Workbench:
                 source,
                 outputs=targets,
                 number=number,
+                extra_data=_extra_data(graph),
                 on_event=display.on_event if display else None,
                 seed_control=control,
             )
@@ -389,6 +424,21 @@ def _seed_control(graph, prompt: dict, wanted, registry) -> dict[str, dict[str, 
             policy = dict.fromkeys(node_type.spec().controlled, policy)
         policies[node_id] = {**control.get(node_id, {}), **policy}
     return {**control, **policies}
+
+
+def _extra_data(graph) -> dict | None:
+    """A graph's run carries its UI workflow (``extra_pnginfo.workflow``), so the images
+    SaveImage writes reopen here and in ComfyUI with their layout."""
+    if not isinstance(graph, Graph):
+        return None
+    try:
+        workflow, _ = workflow_of(graph)
+    except Exception as exc:  # the run matters more than its metadata
+        print(
+            f"the workflow could not be written into the images' metadata: {exc}", file=sys.stderr
+        )
+        return None
+    return {"extra_pnginfo": {"workflow": workflow}}
 
 
 def _as_list(outputs) -> list:

@@ -75,13 +75,24 @@ def _bypass_input(node: dict, slot: int, registry: NodeRegistry) -> list | None:
     names = [i.name for i in declared if is_link(inputs.get(i.name))]
     names += [n for n, v in inputs.items() if is_link(v) and n not in names]
     types: dict[str, Any] = {i.name: i.type for i in declared}
-    candidates = [(name, types.get(name, "*")) for name in names]
+    chosen = bypass_choice(output_type, [(name, types.get(name, "*")) for name in names], slot)
+    return None if chosen is None else inputs[chosen]
+
+
+def bypass_choice(output_type: Any, candidates: list[tuple[Any, Any]], slot: int) -> Any:
+    """Which of a bypassed node's linked inputs stands for its output ``slot``: a key.
+
+    ``candidates``: (key, input type) of its linked inputs, in order. The rule
+    is the frontend's: the input at the same slot index if its type fits the
+    output's, else the first of exactly that type, else the first that fits;
+    None if none fits.
+    """
     if slot < len(candidates) and types_match(output_type, candidates[slot][1]):
-        return inputs[candidates[slot][0]]
-    for name, input_type in candidates:
+        return candidates[slot][0]
+    for key, input_type in candidates:
         if input_type == output_type:
-            return inputs[name]
-    for name, input_type in candidates:
+            return key
+    for key, input_type in candidates:
         if types_match(output_type, input_type):
-            return inputs[name]
+            return key
     return None

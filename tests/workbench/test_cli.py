@@ -131,7 +131,7 @@ def test_invalid_prompt_reports_the_node_and_input(tmp_path, capsys, prompt_file
 @pytest.mark.parametrize(
     "content, args, message",
     [
-        ('{"nodes": [], "links": []}', [], "is a UI workflow"),
+        ('{"nodes": [], "links": []}', [], "graph.json: nothing in it can run"),
         ("{not json", [], "is not JSON: Expecting property name"),
         ("[1, 2]", [], "is not an API prompt"),
         (None, ["--set", "Nobody.width=3"], "no node id or title before the '.'"),
@@ -150,10 +150,47 @@ def test_unusable_files_and_arguments_exit_2_naming_the_problem(
     assert err.startswith("workbench run: ") and message in err
 
 
-def test_a_png_or_a_missing_file_is_refused(tmp_path, capsys):
+def test_a_png_without_a_graph_or_a_missing_file_is_refused(tmp_path, capsys):
     png = tmp_path / "image.png"
     Image.new("RGB", (2, 2)).save(png)
     code, _, err = run_main(capsys, png, "--data-dir", tmp_path / "data")
-    assert code == 2 and "is a PNG" in err
+    assert code == 2 and "holds no ComfyUI workflow or prompt" in err
+    assert "image.png: nothing in it can run" in err
     code, _, err = run_main(capsys, tmp_path / "missing.json", "--data-dir", tmp_path / "data")
     assert code == 2 and "cannot read" in err and "missing.json" in err
+
+
+WORKFLOWS = Path(__file__).parent / "workflows"
+
+
+def test_a_ui_workflow_runs_headless_and_its_png_runs_again(tmp_path):
+    """A workflow saved by ComfyUI's frontend (0.4, an unknown pack node in one branch):
+    the branches we have run, the report names the rest; the PNG written runs again."""
+    data = tmp_path / "data"
+    done = run_cli(
+        str(WORKFLOWS / "basic_0_4.json"), "--data-dir", str(data), "--output", "3", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "unknown type  4     FancyUpscale  pack comfyui-fancy-pack" in done.stderr  # the report
+    (written,) = done.stdout.split()
+    with Image.open(written) as image:
+        assert image.size == (64, 48)
+        prompt = json.loads(image.text["prompt"])
+    assert [prompt[n]["class_type"] for n in sorted(prompt)] == [
+        "EmptyImage",
+        "ImageBlur",
+        "SaveImage",
+        "PreviewImage",  # the prompt as it was queued, as ComfyUI writes it
+    ]
+    again = run_cli(written, "--data-dir", str(data), "--output", "3", "--quiet", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    (second,) = again.stdout.split()
+    assert second == written  # the same graph: served by the data folder's disk cache
+
+
+def test_a_workflow_whose_output_needs_a_missing_node_fails_with_the_report(tmp_path, capsys):
+    code, out, err = run_main(
+        capsys, WORKFLOWS / "basic_0_4.json", "--data-dir", tmp_path / "data", "--output", "5"
+    )
+    assert code == 1 and out == ""
+    assert "FancyUpscale" in err and "<RunResult" in err

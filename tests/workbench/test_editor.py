@@ -5,8 +5,11 @@ The canvas itself is tested in a real browser (tests/e2e)."""
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -391,40 +394,86 @@ def test_the_static_picture_is_an_svg_of_the_graph_with_missing_nodes_marked(wb)
     assert "(missing)" in html
 
 
-def test_a_dropped_workflow_replaces_the_graph_through_wb_open(wb):
+WORKFLOWS = Path(__file__).parent / "workflows"
+
+
+def test_a_dropped_workflow_replaces_the_graph_and_saves_back_unchanged(wb):
     g = chain(wb)
     editor = wb.editor(g)
     canvas = Canvas(editor)
     canvas.flush()
-    canvas.widget._on_msg(canvas.widget, {"type": "drop", "name": "w.json"}, [b"{}"])
-    if not hasattr(wb, "open"):  # the workflow reader is not in this version: said so
-        (error,) = [m for m in canvas.of("errors", canvas.flush()) if m["message"]]
-        assert "wb.open" in error["message"] and len(g) == 3
-    opened = wb.graph()
-    opened.show(value=opened.number("5", value=11))
-    opened.apply({"op": "add_node", "id": "7", "class_type": "PackNode", "inputs": {"k": 1}})
-    seen = []
-    wb.open = lambda source: (seen.append(source), (opened, "1 node type is missing"))[1]
-    canvas.widget._on_msg(canvas.widget, {"type": "drop", "name": "w.json"}, [b'{"nodes": []}'])
-    assert seen == ['{"nodes": []}']
-    assert list(g) == ["5", "show_1", "7"]
-    for node_id, state in opened.state().items():  # positions added where none were
-        assert {**g.state()[node_id], "ui": {}} == state and g.state()[node_id]["ui"]["pos"]
+    data = (WORKFLOWS / "basic_0_4.json").read_bytes()
+    canvas.widget._on_msg(canvas.widget, {"type": "drop", "name": "basic.json"}, [data])
+    opened, report = wb.open(json.loads(data))
+    assert g.state() == opened.state() and g.to_prompt() == opened.to_prompt()
     messages = canvas.flush()
-    assert [o["op"] for o in canvas.of("ops", messages)[0]["ops"]].count("add_node") == 3
-    assert "1 node type is missing" in canvas.of("errors", messages)[-1]["message"]
-    png = b"\x89PNG\r\n\x1a\n" + b"rest"
-    canvas.widget._on_msg(canvas.widget, {"type": "drop", "name": "w.png"}, [png])
-    assert seen[-1] == png  # a PNG goes as bytes
+    added = [o for o in canvas.of("ops", messages)[0]["ops"] if o["op"] == "add_node"]
+    assert [o["id"] for o in added] == list(opened.state())
+    # The pack node the file names is missing: the canvas is told, with the report's table.
+    (error,) = [m for m in canvas.of("errors", messages) if m.get("message")]
+    assert report.unknown_types == {"FancyUpscale": ["4"]}
+    assert "Opened basic.json" in error["message"] and "FancyUpscale" in error["message"]
+    saved = json.loads(editor.save("back.json").read_text())
+    assert json.dumps(saved, sort_keys=True) == json.dumps(json.loads(data), sort_keys=True)
 
 
-def test_the_editor_saves_through_wb_save(wb, tmp_path):
+def test_the_editor_opens_a_workflow_file_with_its_layout(wb, capsys):
+    shutil.copy(WORKFLOWS / "basic_0_4.json", wb.input_dir / "basic.json")
+    editor = wb.editor("basic.json")  # a file name in the input folder
+    assert "FancyUpscale" in capsys.readouterr().err  # the report: a pack node we lack
+    document = json.loads((WORKFLOWS / "basic_0_4.json").read_text())
+    assert editor.graph.state()["2"]["ui"]["pos"] == document["nodes"][1]["pos"]
+    assert json.loads(editor.save("same.json").read_text()) == document
+
+
+def test_a_dropped_png_opens_the_workflow_a_run_wrote_into_it(wb):
+    g = wb.graph()
+    g.SaveImage(images=g.EmptyImage(width=8, height=8, color=255), filename_prefix="dropped")
+    r = wb.run(g, progress=False)
+    (image,) = r.outputs[list(r.outputs)[0]]["images"]
+    png = (wb.output_dir / image["subfolder"] / image["filename"]).read_bytes()
+    other = chain(wb)
+    editor = wb.editor(other)
+    canvas = Canvas(editor)
+    canvas.widget._on_msg(canvas.widget, {"type": "drop", "name": "image.png"}, [png])
+    # Built in code, the graph was written with ComfyUI's numeric ids: same nodes, renumbered.
+    prompt = other.to_prompt()
+    assert sorted((n["class_type"], n["inputs"].get("color")) for n in prompt.values()) == [
+        ("EmptyImage", 255),
+        ("SaveImage", None),
+    ]
+    assert not [m for m in canvas.of("errors", canvas.flush()) if m.get("message")]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not json at all",
+        b"/etc/passwd",
+        b"[" * 100_000,
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+        b'{"nodes": 7}',
+        b"\xff\xfe",
+    ],
+)
+def test_a_dropped_file_we_cannot_read_is_said_and_the_graph_kept(wb, data):
     g = chain(wb)
     editor = wb.editor(g)
-    if not hasattr(wb, "save"):
-        with pytest.raises(NotImplementedError, match="wb.save"):
-            editor.save(tmp_path / "w.json")
-    calls = []
-    wb.save = lambda graph, path, **options: calls.append((graph, path, options)) or path
-    assert editor.save("w.json", api=True) == "w.json"
-    assert calls == [(g, "w.json", {"api": True})]
+    canvas = Canvas(editor)
+    canvas.flush()
+    before = g.state()  # with the positions the editor gave
+    canvas.widget._on_msg(canvas.widget, {"type": "drop", "name": "bad.json"}, [data])
+    (error,) = [m for m in canvas.of("errors", canvas.flush()) if m.get("message")]
+    assert error["message"].startswith("Cannot open bad.json: bad.json")
+    assert g.state() == before
+
+
+def test_the_editor_saves_through_wb_save(wb):
+    g = chain(wb)
+    editor = wb.editor(g)
+    path = editor.save("w.api.json")
+    assert path == wb.output_dir / "w.api.json"
+    prompt = json.loads(path.read_text())
+    assert {n: v["inputs"] for n, v in prompt.items()} == {
+        n: v["inputs"] for n, v in g.to_prompt().items()
+    }

@@ -107,12 +107,7 @@ class Editor(w.VBox):
     def save(self, path, **options):
         """Save the graph (with its positions, titles and seed policies) through ``wb.save``:
         a UI workflow ``.json``, an API prompt, or a PNG's metadata; returns the path."""
-        saver = getattr(self.workbench, "save", None)
-        if saver is None:
-            raise NotImplementedError(
-                "saving workflows needs wb.save (the workflow writer), not in this version"
-            )
-        return saver(self.graph, path, **options)
+        return self.workbench.save(self.graph, path, **options)
 
     def stop(self) -> None:
         """✕: leave the auto mode and interrupt."""

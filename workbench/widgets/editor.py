@@ -185,17 +185,6 @@ class GraphEditor(anywidget.AnyWidget):
     def _drop(self, name: str, buffers: list) -> None:
         """A workflow JSON or a ComfyUI PNG dropped on the canvas: opened with ``wb.open``
         into this editor's graph (its nodes replace the graph's; ``g`` in code sees them)."""
-        opener = getattr(self.workbench, "open", None)
-        if opener is None:
-            self.show_errors(
-                {
-                    "type": "errors",
-                    "message": f"Cannot open {name}: opening workflows needs wb.open "
-                    "(the workflow reader), which this version does not have.",
-                    "nodes": {},
-                }
-            )
-            return
         data = bytes(buffers[0]) if buffers else b""
         if not data or len(data) > MAX_DROP_BYTES:
             self.show_errors(
@@ -206,30 +195,30 @@ class GraphEditor(anywidget.AnyWidget):
                 }
             )
             return
-        is_png = data[:8] == b"\x89PNG\r\n\x1a\n"
-        try:
-            opened, report = opener(data if is_png else data.decode("utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
+        # Bytes, never text: a dropped file's content is read as a document, not a path.
+        opened, report = self.workbench.open(data, name=name)
+        if not len(opened) and not report.ok:  # nothing in it we could read: the graph stays
             self.show_errors(
-                {"type": "errors", "message": f"Cannot open {name}: {exc}", "nodes": {}}
+                {"type": "errors", "message": f"Cannot open {name}: {report!r}", "nodes": {}}
             )
             return
         self.replace_with(opened)
-        problems = str(report).strip() if report is not None else ""
         self.show_errors(
-            {"type": "errors", "message": f"Opened {name}. {problems}", "nodes": {}}
-            if problems
-            else None
+            None
+            if report.ok
+            else {"type": "errors", "message": f"Opened {name}. {report!r}", "nodes": {}}
         )
 
     def replace_with(self, other: Graph) -> None:
         """Make this editor's graph hold ``other``'s nodes (ids, values, UI data, seed
-        policies), as edit ops: the canvas and code both see them."""
+        policies), as edit ops: the canvas and code both see them. The workflow it was
+        opened from comes along, so saving writes back what the file held."""
         for node_id in list(self.graph):
             self.graph.remove(node_id)
         for node_id, state in other.state().items():
             self.graph.apply({"op": "add_node", "id": node_id, **state})
-        self.graph.document = dict(getattr(other, "document", {}) or {})
+        self.graph.document = other.document
+        self.graph.opened_from = other.opened_from
 
     # --- engine events -> the canvas ---
 
