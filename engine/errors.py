@@ -18,6 +18,36 @@ class DuplicateNodeError(Exception):
     pass
 
 
+class RemoteNodeError(Exception):
+    """A node's code raised where a backend ran it (a Dask worker): the error, described there.
+
+    Carries what the run's error report needs, as plain data (the original
+    exception need not unpickle in the kernel): ``node_id``, ``exception_type``
+    (its full name), ``message``, ``traceback`` (formatted lines), ``inputs``
+    (input name -> summaries of its values) and ``oom`` (it was out of memory).
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        exception_type: str,
+        message: str,
+        traceback: list[str] | None = None,
+        inputs: dict | None = None,
+        oom: bool = False,
+    ):
+        super().__init__(node_id, exception_type, message, traceback, inputs, oom)
+        self.node_id = node_id
+        self.exception_type = exception_type
+        self.message = message
+        self.traceback = traceback or []
+        self.inputs = inputs or {}
+        self.oom = oom
+
+    def __str__(self) -> str:
+        return self.message
+
+
 OOM_TIP = (
     "This error means you ran out of memory. The caches were emptied to free it.\n\n"
     "TIPS: if the graph worked before, a batch size or an image size may have been "

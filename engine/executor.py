@@ -9,6 +9,9 @@ runs at a time per executor):
 - ``evidence``: which lazy inputs each node evaluated (``signatures.py``).
 - ``last_run``: the memos the last run left for the next (``last_run.py``),
   replaced whole when a run ends.
+- ``backend``: what runs node code (``backends/``): in this thread by default,
+  or on a Dask cluster; cached outputs may then be placeholders of values kept
+  on the cluster, fetched only when asked for (``get_output``).
 - ``_interrupt``: set by ``interrupt()`` from any thread, checked before every
   node; cleared when a prompt starts, unless that prompt's interrupt was
   requested before it started (``_interrupt_ahead``: the last such id).
@@ -26,7 +29,7 @@ not move. When the call returns, leaving the node's code raises
 ``InterruptProcessing``: the node stores nothing, and the run ends as
 interrupted (its own result is for the caller to discard).
 
-One prompt's execution state and loop are a ``Run`` (``run.py``).
+One prompt's execution state and its scheduler are a ``Run`` (``run.py``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any, Protocol
 from . import progress
 from ._aio import off_the_loop
 from ._async_exc import clear_in_thread, raise_in_thread
+from .backends import Backend, make_backend
 from .caches import CacheEntry, make_cache
 from .errors import DependencyCycleError, DuplicateNodeError, InterruptProcessing
 from .events import EventBus, Subscriber
@@ -116,8 +120,13 @@ class Executor:
         ram_headroom: int | None = None,
         subgraph_caching: bool = True,
         store: PersistentStore | None = None,
+        backend: Backend | Any = None,
     ):
+        """``backend``: "local" (the default: node code runs in the executing thread),
+        a Dask ``distributed.Client``, a ``concurrent.futures.Executor``, or a
+        ``Backend`` (see ``engine.backends``)."""
         self.registry = registry
+        self.backend = make_backend(backend)
         self.store = store  # consulted when the memory cache misses; given every stored entry
         self.outputs = make_cache(cache, lru_size=lru_size, ram_headroom=ram_headroom)
         self.objects: dict[
@@ -245,7 +254,12 @@ class Executor:
             entry = self.store.get(key)
         if entry is None:
             return None
-        return tuple(v[0] if isinstance(v, list) and len(v) == 1 else v for v in entry.outputs)
+        outputs = entry.outputs
+        if self.backend.remote:
+            if not self.backend.alive(outputs):
+                return None  # lost with the cluster's workers
+            outputs = self.backend.fetch(outputs)
+        return tuple(v[0] if isinstance(v, list) and len(v) == 1 else v for v in outputs)
 
     def execute(
         self,

@@ -1,39 +1,51 @@
-"""One prompt's execution: the state of a run and the loop that drives it.
+"""One prompt's execution: the scheduler of a run, and its state.
 
 A ``Run`` holds one prompt's state: the dynamic prompt, its signatures, the
 execution list, the values produced or loaded so far (so a cache eviction
 mid-run never takes a value a node still needs), and what ran. Its executor
 (``executor.py``) holds what lives across runs.
 
+The run decides what runs and when (lazy inputs, ExecutionBlocker, expansion,
+caching, events); a backend (``backends/``) runs each ready node's code:
+``backend.start(call)`` runs it or starts it, ``backend.wait_any()`` reports
+calls in flight that finished, ``backend.cancel()`` stops them. Per run:
+
+- ``in_flight``: node id -> (the function that releases its external block,
+  its signature) for calls the backend has in flight; ``flying``: signature
+  -> the sync node in flight under it. An identical node waits for it, then
+  reuses its entry, as it does locally where a sync node finishes before the
+  next one starts (identical async nodes run side by side, as locally);
+  ``outcomes``: node id -> the outcome (or exception) of a call that finished
+  in flight, until its node is staged again and takes it.
+- ``started``: nodes whose code started (for their timing, and to count them
+  as run if the run fails); ``requested``: the lazy inputs each node asked for;
+  ``pending_subgraphs``: nodes waiting for the outputs of their expansion.
+
 A node's outputs are stored in the cache as soon as it finishes, and only
 then: a failing or interrupted node leaves no entry, and every node that
-finished before it keeps its entry.
+finished before it keeps its entry. How a failed or interrupted run ends is
+``failure.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import progress
+from .backends import NodeCall, Outcome, RemoteSlot, has_remote
 from .caches import CacheEntry, OutputCache
 from .errors import (
-    OOM_TIP,
     DependencyCycleError,
     DuplicateNodeError,
     InterruptProcessing,
-    full_name,
-    is_oom,
-    summarize,
+    RemoteNodeError,
 )
 from .execution_list import ExecutionList
+from .failure import blame_cycle, fail
 from .graph import DynamicPrompt, ExecutionBlocker, is_link, iter_links
-from .node_call import call_over_lists, merge_outputs, outputs_from_returns
+from .node_call import call_over_lists, merge_outputs
 from .node_info import ClassInfo, NodeInfo
 from .registry import NodeType
 from .signatures import NodeLinks, Signatures
@@ -74,6 +86,7 @@ class Run:
         collecting: bool,
     ):
         self.ex = executor
+        self.backend = executor.backend
         self.last = executor.last_run  # what the last run left: read once, as one
         self.collecting = collecting  # whether the garbage collector runs in node code
         self.prompt_id = prompt_id
@@ -103,14 +116,13 @@ class Run:
         self.timings: dict[str, float] = {}
         self.requested: dict[str, set[str]] = {}  # node -> lazy inputs it asked for
         self.pending_subgraphs: dict[str, list] = {}
-        self.progress: dict[str, progress.NodeProgress] = {}  # running nodes' progress channels
-        self.pending_async: dict[str, list] = {}
+        self.in_flight: dict[str, tuple[Callable[[], None], str | None]] = {}
+        self.flying: dict[str, str] = {}
+        self.outcomes: dict[str, Outcome | BaseException] = {}
         self.started: dict[str, float] = {}
         self.targets: set[str] = set()
         self.adopted = False  # signatures taken whole from the last run
         self._consumers: dict[str, set[str]] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task] = set()
 
     # --- what the signature, the execution list and the node call need of a node ---
 
@@ -152,7 +164,7 @@ class Run:
             inputs,
             info.type.input_is_list,
             node_id=node_id,
-            start_task=self.await_now,
+            start_task=self.backend.await_now,
             filter_kwargs=True,
         )
         return [None if isinstance(r, ExecutionBlocker) else r for r in results]
@@ -195,6 +207,8 @@ class Run:
         if key is None:
             return None
         entry = self.ex.outputs.get(key)
+        if entry is not None and self.backend.remote and not self.backend.alive(entry.outputs):
+            entry = None  # its values are lost (a cluster restarted): compute it again
         store = self.ex.store
         if entry is None and store is not None:
             if not load:
@@ -236,6 +250,7 @@ class Run:
 
     def execute(self, targets: list[str], result: ExecutionResult) -> None:
         self.targets = set(targets)
+        self.backend.begin(self)
         try:
             self.adopt_unchanged_signatures()
             if not self.adopted:
@@ -258,7 +273,7 @@ class Run:
                 self.ex.check_interrupted()
                 if node_id is None:
                     if self.list.external_blocks:
-                        self.wait_for_tasks()
+                        self.wait_any()
                         continue
                     raise DependencyCycleError("Dependency cycle detected")
                 if self.run_node(node_id):
@@ -268,14 +283,16 @@ class Run:
                 if poll is not None:
                     poll()
         except InterruptProcessing:
-            self.fail(result, "interrupted", self.list.staged, None)
+            fail(self, result, "interrupted", self.list.staged, None)
         except DependencyCycleError as exc:
-            self.fail(result, "error", self.blame_cycle(), exc)
+            fail(self, result, "error", blame_cycle(self), exc)
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
-                self.fail(result, "interrupted", self.list.staged, None)
+                fail(self, result, "interrupted", self.list.staged, None)
+            elif isinstance(exc, RemoteNodeError) and self.dynprompt.has_node(exc.node_id):
+                fail(self, result, "error", exc.node_id, exc)  # perhaps a producer, recomputed
             elif isinstance(exc, Exception):
-                self.fail(result, "error", self.list.staged, exc)
+                fail(self, result, "error", self.list.staged, exc)
             else:
                 raise
 
@@ -302,19 +319,14 @@ class Run:
                         frontier.append(producer)
 
     def run_node(self, node_id: str) -> bool:
-        """Run (or serve from cache) the staged node; False if it must wait for more inputs."""
+        """Run (or serve from cache) the staged node; False if it must wait for something."""
         info = self.info[node_id]
-        expanded = None
         if node_id in self.pending_subgraphs:
-            outputs, ui = self.resolve_subgraph(node_id, info), {}
-            expanded = self.expansion_classes(node_id)
-        elif node_id in self.pending_async:
-            results = [
-                r.result() if isinstance(r, asyncio.Task) else r
-                for r in self.pending_async.pop(node_id)
-            ]
-            outputs, ui, _ = outputs_from_returns(results, info.type)
-        else:
+            outputs = self.resolve_subgraph(node_id, info)
+            self.finish(info, outputs, {}, self.expansion_classes(node_id))
+            return True
+        outcome = self.outcomes.pop(node_id, None) if self.outcomes else None
+        if outcome is None:
             if node_id not in self.started:
                 entry = self.lookup(node_id)
                 if entry is not None:
@@ -322,6 +334,11 @@ class Run:
                     if entry.ui:
                         self.emit_executed(node_id, entry.ui)
                     return True
+                if self.flying:
+                    twin = self.flying.get(self.signatures.keys.get(node_id))
+                    if twin is not None:  # an identical node is in flight: its entry will do
+                        self.list.add_strong_link(twin, node_id)
+                        return False
                 self.started[node_id] = time.perf_counter()
                 if self.ex.events.active:
                     self.ex.events.emit(
@@ -330,75 +347,52 @@ class Run:
                         node=node_id,
                         display_node=self.dynprompt.get_display_node_id(node_id),
                     )
-            done = self.call_node(info)
-            if done is None:
+            lazy = None
+            if hasattr(info.type.cls, "check_lazy_status"):
+                requested = self.requested.get(node_id, ())
+                lazy = frozenset(n for n in info.lazy if n not in requested)
+            outcome = self.backend.start(
+                NodeCall(node_id, info.type, self.input_values(info), lazy)
+            )
+            if outcome is None:  # in flight: wait_any reports it, then the node is staged again
+                key = self.signatures.keys.get(node_id)
+                self.in_flight[node_id] = (self.list.add_external_block(node_id), key)
+                if key is not None and not info.type.is_async:
+                    self.flying[key] = node_id
                 return False
-            outputs, ui = done
-        self.finish(info, outputs, ui, expanded)
+        elif type(outcome) is not Outcome:
+            raise outcome
+        return self.take(info, outcome)
+
+    def take(self, info: NodeInfo, outcome: Outcome) -> bool:
+        """Act on a finished call's outcome; False if the node now waits for something."""
+        node_id = info.id
+        if outcome.needed:
+            self.requested.setdefault(node_id, set()).update(outcome.needed)
+            for name in outcome.needed:
+                self.list.add_strong_link(info.inputs[name][0], node_id)
+            return False
+        if outcome.blocked:
+            for message in outcome.blocked:
+                self.blocked(node_id, message)
+        if outcome.expanding:
+            self.expand(node_id, outcome.outputs)
+            return False
+        self.finish(info, outcome.outputs, outcome.ui)
         return True
 
-    def call_node(self, info: NodeInfo):
-        """Call the node's function; (outputs, ui), or None if it is now waiting on something."""
-        node_id, node_type = info.id, info.type
-        obj = self.instance(info)
-        inputs = self.input_values(info)
-        if hasattr(obj, "check_lazy_status"):
-            missing = {n for n in info.lazy if n not in self.requested.get(node_id, ())}
-            asked = call_over_lists(
-                obj,
-                "check_lazy_status",
-                inputs,
-                node_type.input_is_list,
-                node_id=node_id,
-                start_task=self.await_now,
-            )
-            needed = {
-                n
-                for r in asked
-                if isinstance(r, list)
-                for n in r
-                if isinstance(n, str) and n in missing
-            }
-            if needed:
-                self.requested.setdefault(node_id, set()).update(needed)
-                for name in needed:
-                    self.list.add_strong_link(info.inputs[name][0], node_id)
-                return None
-        channel = self.progress[node_id] = progress.NodeProgress(node_id, self)
-        token = progress._current.set(channel)
-        self.enter_user_code(node_id)
-        try:
-            results = call_over_lists(
-                obj,
-                node_type.cls.FUNCTION,
-                inputs,
-                node_type.input_is_list,
-                node_id=node_id,
-                on_block=self.blocked,
-                start_task=self.start_task,
-            )
-        finally:
-            self.leave_user_code()
-            progress._current.reset(token)
-        tasks = [r for r in results if isinstance(r, asyncio.Task)]
-        if tasks:
-            self.pending_async[node_id] = results
-            unblock = self.list.add_external_block(node_id)
-            remaining = [len(tasks)]
-
-            def task_done(_task) -> None:
-                remaining[0] -= 1
-                if remaining[0] == 0:
-                    unblock()
-
-            for task in tasks:
-                task.add_done_callback(task_done)
-            return None
-        outputs, ui, expanding = outputs_from_returns(results, node_type)
-        if expanding:
-            self.expand(node_id, outputs)
-            return None
-        return outputs, ui
+    def wait_any(self) -> None:
+        """Nothing can be staged while calls are in flight: wait (interruptibly) for one."""
+        if not self.in_flight:
+            raise DependencyCycleError("Dependency cycle detected")
+        for node_id, outcome in self.backend.wait_any(0.05):
+            flight = self.in_flight.pop(node_id, None)
+            if flight is not None:
+                release, key = flight
+                if key is not None and self.flying.get(key) == node_id:
+                    del self.flying[key]
+                self.outcomes[node_id] = outcome
+                release()
 
     def input_values(self, info: NodeInfo, constants_only: bool = False) -> dict[str, list]:
         """Every input as a list of values; missing links (unevaluated lazy ones) as [None]."""
@@ -435,29 +429,21 @@ class Run:
             return self.extra_data.get("extra_pnginfo")
         return None
 
-    def instance(self, info: NodeInfo) -> Any:
-        cached = self.ex.objects.get(info.id)
-        if cached is not None and cached[1] is info.type.cls:
-            return cached[2]
-        obj = info.type.cls()
-        self.ex.objects[info.id] = (self.dynprompt.get_real_node_id(info.id), info.type.cls, obj)
-        return obj
-
-    def blocked(self, node_id: str, blocker: ExecutionBlocker) -> ExecutionBlocker:
-        if blocker.message is not None and self.ex.events.active:
+    def blocked(self, node_id: str, message: str) -> None:
+        """An ExecutionBlocker with a message stopped one of the node's calls: report it."""
+        if self.ex.events.active:
             self.ex.events.emit(
                 "execution_error",
                 self.prompt_id,
                 node_id=node_id,
                 node_type=self.info[node_id].type.name,
-                exception_message=f"Execution Blocked: {blocker.message}",
+                exception_message=f"Execution Blocked: {message}",
                 exception_type="ExecutionBlocked",
                 traceback=[],
                 current_inputs={},
                 current_outputs=[],
                 executed=sorted(self.executed),
             )
-        return blocker
 
     def expand(self, node_id: str, subgraphs: list) -> None:
         """Add the node's returned subgraphs to the run; the node waits for their outputs."""
@@ -512,19 +498,28 @@ class Run:
         return frozenset(classes)
 
     def resolve_subgraph(self, node_id: str, info: NodeInfo) -> list:
-        resolved = []
+        """The expanded node's outputs, from its subgraphs' (a backend joins values it keeps)."""
+        resolved: list = []  # per call: a tuple of values, or a list of pieces to join
+        remote = False
         for graph, result in self.pending_subgraphs.pop(node_id):
             if graph is None:
                 resolved.append(result)
                 continue
-            values: list = []
+            pieces: list = []
             for item in result:
                 if is_link(item):
-                    values.extend(self.values[item[0]][int(item[1])])
+                    piece = self.values[item[0]][int(item[1])]
+                    remote = remote or type(piece) is RemoteSlot
+                    pieces.append(piece)
                 else:
-                    values.append(item)
-            resolved.append(tuple(values))
-        return merge_outputs(resolved, info.type)
+                    pieces.append([item])
+            resolved.append(pieces)
+        if remote:
+            return self.backend.assemble(node_id, info.type, resolved)
+        return merge_outputs(
+            [r if type(r) is tuple else tuple(v for p in r for v in p) for r in resolved],
+            info.type,
+        )
 
     # --- what a node's progress channel needs (engine.progress) ---
 
@@ -542,14 +537,11 @@ class Run:
         return self.dynprompt.get_display_node_id(node_id)
 
     def finish(
-        self, info: NodeInfo, outputs: list, ui: dict, expanded: frozenset[str] | None = None
+        self, info: NodeInfo, outputs: list, ui: dict | None, expanded: frozenset[str] | None = None
     ) -> None:
         """The node is done: store and record its outputs (``expanded``: the class types
         its expansion used, if it expanded)."""
         node_id = info.id
-        channel = self.progress.pop(node_id, None)
-        if channel is not None and channel.held is not None:
-            channel.flush()
         key = self.signatures.record(node_id, self.requested.get(node_id, _NOTHING), expanded)
         if expanded is not None:
             # Its ui is what the output nodes of its expansion showed: kept with its
@@ -561,9 +553,14 @@ class Run:
             entry = CacheEntry(ui or None, outputs)
             self.ex.outputs.set(node_id, self.dynprompt.get_real_node_id(node_id), key, entry)
             self.stored.add(key)
-            if self.ex.store is not None and node_id not in self.signatures.fleeting:
+            store = self.ex.store
+            if (
+                store is not None
+                and node_id not in self.signatures.fleeting
+                and not (self.backend.remote and has_remote(outputs))
+            ):
                 try:
-                    self.ex.store.put(key, entry, info.type.name)
+                    store.put(key, entry, info.type.name)
                 except Exception:  # a full disk must not fail a finished node
                     log.exception("the persistent store could not keep node %s", node_id)
         self.values[node_id] = outputs
@@ -601,136 +598,9 @@ class Run:
                     self._consumers.setdefault(producer, set()).add(consumer)
         return self._consumers.get(node_id, set())
 
-    # --- async nodes ---
-
-    def loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        return self._loop
-
-    def start_task(self, coroutine) -> Any:
-        """Start an async node's coroutine; its value if it finished at once, else its task."""
-        task = self.loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        self.loop().run_until_complete(asyncio.sleep(0))  # let it run up to its first wait
-        return task.result() if task.done() else task
-
-    def await_now(self, coroutine) -> Any:
-        """Run an async hook (check_lazy_status, IS_CHANGED) to completion."""
-        return self.loop().run_until_complete(coroutine)
-
-    def wait_for_tasks(self) -> None:
-        """Nothing can run but async tasks are in flight: wait (interruptibly) for one to finish."""
-        if not self._tasks:
-            raise DependencyCycleError("Dependency cycle detected")
-        self.enter_user_code(None)
-        try:
-            self.loop().run_until_complete(
-                asyncio.wait(set(self._tasks), timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
-            )
-        finally:
-            self.leave_user_code()
-
-    def enter_user_code(self, node_id: str | None) -> None:
-        """Node code runs with the garbage collector on (if it was on before the run).
-
-        The collector then sees only what this node makes: everything older is
-        frozen first (the executor unfreezes it when the run ends), so a large
-        graph's bookkeeping is not scanned again at every collection.
-
-        ``running_node`` names the node only while its code runs: a forced
-        interrupt (the queue's watchdog) must never land in the engine's own
-        bookkeeping, such as storing a finished node's outputs. Pair with
-        ``leave_user_code`` in a ``finally`` (a context manager costs more per node).
-        """
-        self.ex.running_node = node_id
-        if self.collecting:
-            gc.freeze()
-            gc.enable()
-
-    def leave_user_code(self) -> None:
-        self.ex.leave_user_code()
-        if self.collecting:
-            gc.disable()
-
     def close(self) -> None:
-        if self._loop is None:
-            return
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            self._loop.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
-        self._loop.close()
-
-    # --- failure ---
-
-    def blame_cycle(self) -> str | None:
-        """A dynamic cycle is blamed on the first node of it the user can see (static
-        cycles were rejected by validation, so one node of it came from an expansion)."""
-        cycle = self.list.nodes_in_cycle()
-        for node_id in cycle:
-            display = self.dynprompt.get_display_node_id(node_id)
-            if display != node_id:
-                return display
-        return cycle[0] if cycle else None
-
-    def fail(
-        self, result: ExecutionResult, status: str, node_id: str | None, exc: BaseException | None
-    ) -> None:
-        result.status = status
-        real_id = self.dynprompt.get_real_node_id(node_id) if node_id is not None else None
-        node_type = None
-        if node_id is not None and self.dynprompt.has_node(node_id):
-            node_type = self.dynprompt.get_node(node_id).get("class_type")
-        if status == "error":
-            # A node whose code started and failed counts as run (as in ComfyUI): the one
-            # that raised, async siblings still running, a node whose expansion failed.
-            # One stopped by an interrupt does not: it did not get to run.
-            now = time.perf_counter()
-            for started_id, start in self.started.items():
-                self.executed.add(started_id)
-                self.timings.setdefault(started_id, now - start)
-        self.started.clear()
-        if status == "interrupted":
-            data = {"node_id": real_id, "node_type": node_type, "executed": sorted(self.executed)}
-            result.error = data
-            self.ex.events.emit("execution_interrupted", self.prompt_id, **data)
-            return
-        message = str(exc)
-        if is_oom(exc):
-            message = f"{message}\n{OOM_TIP}"
-            self.values.clear()
-            self.ex._free()
-        inputs = {}
-        if (
-            node_id is not None
-            and node_id in self.info
-            and not isinstance(exc, DependencyCycleError)
-        ):
-            try:
-                inputs = {
-                    k: [summarize(v) for v in vs]
-                    for k, vs in self.input_values(self.info[node_id]).items()
-                }
-            except Exception:
-                inputs = {}
-        result.error = {
-            "node_id": real_id if not isinstance(exc, DependencyCycleError) else node_id,
-            "node_type": node_type,
-            "exception_type": "graph.DependencyCycleError"
-            if isinstance(exc, DependencyCycleError)
-            else full_name(type(exc)),
-            "exception_message": message,
-            "traceback": traceback.format_tb(exc.__traceback__)
-            if not isinstance(exc, DependencyCycleError)
-            else [],
-            "current_inputs": inputs,
-        }
-        self.ex.events.emit(
-            "execution_error",
-            self.prompt_id,
-            **result.error,
-            executed=sorted(self.executed),
-            current_outputs=sorted(self.values),
-        )
+        """The run is over: the backend stops what is still in flight, if anything."""
+        self.in_flight.clear()
+        self.flying.clear()
+        self.outcomes.clear()
+        self.backend.end()

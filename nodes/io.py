@@ -46,6 +46,7 @@ class LoadImage:
     RETURN_NAMES = ("IMAGE", "MASK")
     OUTPUT_TOOLTIPS = ("The image, [B,H,W,3] in 0..1.", "1 - alpha, [B,H,W].")
     FUNCTION = "load_image"
+    RUNS_IN_KERNEL = True  # the input folder is the kernel's (on a Dask cluster too)
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -212,6 +213,7 @@ def _stand_in(value):
 class _ImageWriter:
     """Writes a batch as numbered PNGs into a folder and reports them as ``ui`` images."""
 
+    RUNS_IN_KERNEL = True  # the kernel's folders, where the notebook shows them from
     kind = "output"  # the folder, and the "type" reported to the UI
     prefix_append = ""
     compress_level = 4

@@ -18,6 +18,7 @@ runs and what ran (``workbench.queue_view``).
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import os
 import sys
 import threading
@@ -59,11 +60,14 @@ class Workbench:
         allow_pickle: bool = False,
         disk_budget: int = 10 * 2**30,
         lru_size: int = 100,
+        cluster: Any = None,
     ):
         """``data_dir``: default ``$WORKBENCH_DATA_DIR`` or ``.workbench`` in the current
         directory (beside the notebook). ``persist=False`` keeps no disk cache.
         ``allow_pickle`` lets the disk cache store values of other types by pickle
-        (only ever read back by this trusted session)."""
+        (only ever read back by this trusted session). ``cluster``: run nodes on a
+        Dask cluster (a ``distributed.Client``, a cluster such as ``LocalCluster``, or
+        a scheduler address; see ``engine.backends.dask``); None runs them here."""
         if data_dir is None:
             data_dir = default_data_dir()
         self.data_dir = Path(data_dir).resolve()
@@ -79,7 +83,8 @@ class Workbench:
         self.folders = folders.Folders(base=str(self.data_dir))
         for kind in ("input", "output"):  # where a user puts files, and looks for them
             Path(self.folders.directory(kind)).mkdir(exist_ok=True)
-        self.registry = NodeRegistry(context=lambda: folders.using(self.folders))
+        # A partial, not a lambda: on a Dask cluster it travels with every task.
+        self.registry = NodeRegistry(context=functools.partial(folders.using, self.folders))
         nodes.register_all(self.registry)
         self.store = None
         if persist:
@@ -88,7 +93,9 @@ class Workbench:
             self.store = DiskCache(
                 self.data_dir / "cache", budget_bytes=disk_budget, allow_pickle=allow_pickle
             )
-        self.executor = Executor(self.registry, cache=cache, lru_size=lru_size, store=self.store)
+        self.executor = Executor(
+            self.registry, cache=cache, lru_size=lru_size, store=self.store, backend=cluster
+        )
         self.queue = SessionQueue(self.executor, data_dir=str(self.data_dir))
         self._results: list[RunResult] = []  # the latest runs, newest last (for value/explain)
         self._kept: weakref.WeakSet = weakref.WeakSet()  # jobs ever in _results (50 stay there)
@@ -379,10 +386,13 @@ class Workbench:
         return explain_trace(node_id, runs[-1].trace, before)
 
     def close(self) -> None:
-        """Stop the queue's worker (pending runs are cancelled)."""
+        """Stop the queue's worker (pending runs are cancelled), and let go of the cluster."""
         self.queue.shutdown(wait=True, cancel_pending=True)
         if self.store is not None:
             self.store.flush()
+        close_backend = getattr(self.executor.backend, "close", None)
+        if close_backend is not None:  # a Dask backend: its client, if it made one
+            close_backend()
         with Workbench._current_lock:
             if Workbench._current is self:
                 Workbench._current = None
