@@ -65,8 +65,8 @@ def problems(cell) -> list[str]:
 @pytest.mark.timeout(600)  # a hang guard: two passes over notebook 03 on a busy machine
 @pytest.mark.parametrize("source", tutorials())
 def test_a_tutorial_runs_and_each_cell_runs_again(source: Path, tmp_path, data_dir):
-    work = tmp_path / "notebooks"
-    work.mkdir()
+    work = tmp_path / "notebooks"  # the notebook with the files beside it that it opens
+    shutil.copytree(source.parent, work, ignore=shutil.ignore_patterns(".*", "*.ipynb"))
     path = Path(shutil.copy(source, work))
     kernel_tmp = tmp_path / "kernel-tmp"
     kernel_tmp.mkdir()
