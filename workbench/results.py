@@ -167,6 +167,11 @@ class RunResult:
         if values is None:
             if not self._return_types(node_id) and node_id in self.outputs:
                 return self.outputs[node_id]  # an output node without outputs: its ui is its value
+            if node_id not in self.executed | self.cached | set(self.reused or ()):
+                raise KeyError(
+                    f"{node_id} was not computed by this run: what needs it came from the cache "
+                    "(the disk cache keeps output nodes' results); run with outputs=[it] to get it"
+                )
             raise KeyError(
                 f"{node_id}'s result is no longer cached (evicted, or the cache strategy keeps nothing)"
             )

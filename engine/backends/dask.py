@@ -119,7 +119,10 @@ class DaskBackend:
         return getattr(self.client, "dashboard_link", None)
 
     def close(self) -> None:
-        """Stop following progress (and close the client if this backend made it)."""
+        """Stop following progress (and close the client if this backend made it).
+        Closing twice, or after the user closed the client, does nothing more."""
+        if self.client.status in ("closing", "closed"):
+            return
         self.client.unsubscribe_topic(self.topic)
         if self._owned:
             self.client.close()
