@@ -17,6 +17,12 @@ from .graph import ExecutionBlocker, GraphBuilder
 from .registry import NodeType
 
 
+def lazy_needed(asked: list, lazy) -> set[str]:
+    """The lazy inputs ``check_lazy_status`` asked for (its answers over list calls,
+    ``asked``), of those in ``lazy``: names only, whatever else it returned."""
+    return {n for r in asked if isinstance(r, list) for n in r if isinstance(n, str) and n in lazy}
+
+
 def call_over_lists(
     obj: Any,
     function_name: str,

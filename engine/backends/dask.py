@@ -161,20 +161,7 @@ class DaskBackend:
                 inputs[name] = (index, value.slot)
             else:
                 inputs[name] = value
-        spec = TaskSpec(
-            cls=node_type.cls,
-            node_id=node_id,
-            real_id=run.dynprompt.get_real_node_id(node_id),
-            display=run.dynprompt.get_display_node_id(node_id),
-            job=run.prompt_id,
-            inputs=inputs,
-            lazy=call.lazy,
-            input_is_list=node_type.input_is_list,
-            output_is_list=node_type.output_is_list,
-            return_types=node_type.return_types,
-            context=self.context(),
-            topic=self.topic,
-        )
+        spec = TaskSpec.of(call, run, inputs, self.context(), self.topic)
         key = self.key(node_type.name, run.signatures.get(node_id))
         try:
             future = self.client.submit(run_task, spec, *producers, key=key)

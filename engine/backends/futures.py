@@ -120,20 +120,8 @@ class FuturesBackend:
         node_type = call.type
         if getattr(node_type.cls, "RUNS_IN_KERNEL", False):
             return self.kernel.start(call)
-        run, node_id = self.run, call.node_id
-        spec = TaskSpec(
-            cls=node_type.cls,
-            node_id=node_id,
-            real_id=run.dynprompt.get_real_node_id(node_id),
-            display=run.dynprompt.get_display_node_id(node_id),
-            job=run.prompt_id,
-            inputs=call.inputs,
-            lazy=call.lazy,
-            input_is_list=node_type.input_is_list,
-            output_is_list=node_type.output_is_list,
-            return_types=node_type.return_types,
-            context=run.ex.registry.context,
-        )
+        run = self.run
+        spec = TaskSpec.of(call, run, call.inputs, run.ex.registry.context)
         self._futures[self.pool.submit(run_job, spec)] = call
         return None
 

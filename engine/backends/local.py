@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import progress
 from ..graph import ExecutionBlocker
-from ..node_call import call_over_lists, outputs_from_returns
+from ..node_call import call_over_lists, lazy_needed, outputs_from_returns
 from . import NodeCall, Outcome
 
 
@@ -74,13 +74,7 @@ class LocalBackend:
                 node_id=node_id,
                 start_task=self.await_now,
             )
-            needed = {
-                n
-                for r in asked
-                if isinstance(r, list)
-                for n in r
-                if isinstance(n, str) and n in call.lazy
-            }
+            needed = lazy_needed(asked, call.lazy)
             if needed:
                 return Outcome(None, needed=needed)
         channel = progress.NodeProgress(node_id, self.run)

@@ -38,7 +38,7 @@ from .. import progress
 from .._async_exc import clear_in_thread, raise_in_thread
 from ..errors import InterruptProcessing, RemoteNodeError, full_name, is_oom, summarize
 from ..graph import ExecutionBlocker
-from ..node_call import call_over_lists, merge_outputs, outputs_from_returns
+from ..node_call import call_over_lists, lazy_needed, merge_outputs, outputs_from_returns
 
 KEEP_JOBS = 256
 KEEP_OBJECTS = 512
@@ -72,6 +72,25 @@ class TaskSpec:
     def __init__(self, **fields: Any):
         for name in self.__slots__:
             setattr(self, name, fields.get(name))
+
+    @classmethod
+    def of(cls, call, run, inputs: dict, context: Any, topic: Any = None) -> TaskSpec:
+        """The spec of ``call`` (a ``NodeCall`` of ``run``) with ``inputs`` as sent."""
+        node_type, node_id = call.type, call.node_id
+        return cls(
+            cls=node_type.cls,
+            node_id=node_id,
+            real_id=run.dynprompt.get_real_node_id(node_id),
+            display=run.dynprompt.get_display_node_id(node_id),
+            job=run.prompt_id,
+            inputs=inputs,
+            lazy=call.lazy,
+            input_is_list=node_type.input_is_list,
+            output_is_list=node_type.output_is_list,
+            return_types=node_type.return_types,
+            context=context,
+            topic=topic,
+        )
 
     def __getstate__(self):
         return tuple(getattr(self, name) for name in self.__slots__)
@@ -153,13 +172,7 @@ def _call(state: NodeState, host: Any, spec: TaskSpec, inputs: dict) -> list | R
             node_id=node_id,
             start_task=_run_coroutine,
         )
-        needed = {
-            n
-            for r in asked
-            if isinstance(r, list)
-            for n in r
-            if isinstance(n, str) and n in spec.lazy
-        }
+        needed = lazy_needed(asked, spec.lazy)
         if needed:
             return Report(needed=needed)
     blocked: list[str] = []
