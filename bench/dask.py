@@ -130,13 +130,16 @@ def bench_heavy(client, count: int, seconds: float, repeat: int) -> None:
         p = prompt()
         return timed(lambda: check(ex.execute(p, outputs=list(p))))
 
-    def raw() -> float:  # Dask alone: the machine's own limit
-        futures = [client.submit(heavy_plain, iterations, next(seeds)) for _ in range(count)]
-        return timed(lambda: client.gather(futures))
+    def raw() -> float:  # Dask alone: the machine's own limit, submitting timed too
+        return timed(
+            lambda: client.gather(
+                [client.submit(heavy_plain, iterations, next(seeds)) for _ in range(count)]
+            )
+        )
 
-    t_local = best(repeat, lambda: run(local))
-    t_remote = best(repeat, lambda: run(remote))
-    t_raw = best(repeat, raw)
+    # Interleaved, so that a change in the machine's load falls on all three alike.
+    rounds = [(run(local), run(remote), raw()) for _ in range(repeat)]
+    t_local, t_remote, t_raw = (min(column) for column in zip(*rounds, strict=True))
     print(f"{count} independent torch nodes of ~{seconds:.1f} s ({iterations} iterations each)")
     print(f"  local, one thread:       {t_local:7.2f} s")
     print(f"  LocalCluster, 2 workers: {t_remote:7.2f} s   speed-up {t_local / t_remote:.2f}x")
@@ -186,8 +189,8 @@ def bench_overhead(client, count: int, repeat: int) -> None:
     engine_run(wide)  # warm: the workers unpickle the node once
     print(f"overhead per trivial node ({count} nodes), µs per node")
     for name, make, raw in (("independent", wide, raw_wide), ("chain", chain, raw_chain)):
-        t_engine = best(repeat, lambda make=make: engine_run(make))
-        t_raw = best(repeat, raw)
+        rounds = [(engine_run(make), raw()) for _ in range(repeat)]  # interleaved
+        t_engine, t_raw = (min(column) for column in zip(*rounds, strict=True))
         print(
             f"  {name:11s}  engine on Dask {1e6 * t_engine / count:8.0f}   "
             f"client.submit {1e6 * t_raw / count:8.0f}   ratio {t_engine / t_raw:.2f}x"
