@@ -346,6 +346,78 @@ def test_sharp_at_device_pixel_ratio_2(page):
     page.wait_js("return view.canvasEl.width === Math.round(view.box.clientWidth);")
 
 
+PIXEL = (
+    "const [x, y] = view.canvas.ds.convertOffsetToCanvas(arg); const dpr = window.devicePixelRatio;"
+    " return [...view.canvasEl.getContext('2d').getImageData("
+    "Math.round(x * dpr), Math.round(y * dpr), 1, 1).data].slice(0, 3);"
+)
+
+
+def rgb(color: str) -> list[int]:
+    color = color.lstrip("#")
+    if len(color) == 3:
+        color = "".join(c * 2 for c in color)
+    return [int(color[i : i + 2], 16) for i in (0, 2, 4)]
+
+
+def test_zoomed_out_the_graph_is_an_overview_that_pans_as_one_image(page):
+    before = page.js("return [[...view.canvas.ds.offset], view.canvas.ds.scale];")
+    node = page.js(
+        "const n = view.session.byId.get(arg); view.canvas.ds.scale = 0.2;"
+        " view.canvas.centerOnNode(n); view.canvas.setDirty(true, true);"
+        " return {pos: [...n.pos], size: [...n.size], bg: n.renderingBgColor,"
+        " widget: n.widgets[0].y + 10};",
+        SHAPES,
+    )
+    x, y = node["pos"]
+    w, h = node["size"]
+    body = [x + w / 2, y + node["widget"]]  # on its first widget
+    page.page.wait_for_timeout(200)
+    assert page.js(PIXEL, body) == rgb(node["bg"])  # a plain body: no widgets at this size
+    assert page.js("return view.canvas.overview;")
+
+    # Marked with an error: a red outline wide enough to be seen, outside the node.
+    page.js(
+        "view.session.status.set(arg, {state: 'error', message: 'x'}); view.session.redraw();",
+        SHAPES,
+    )
+    page.page.wait_for_timeout(200)
+    red = page.js(PIXEL, [x - 10, y + h / 2])
+    assert red[0] > 200 and red[1] < 100, red
+    page.js("view.session.status.delete(arg); view.session.redraw();", SHAPES)
+    page.shot("overview")
+
+    # Dragged from an empty spot, the overview moves with the pointer, copied from one image.
+    screen = "return view.canvas.ds.convertOffsetToCanvas(arg);"
+    start, was = page.at(SHAPES, w + 400, h + 150), page.js(screen, body)
+    assert page.js("return !view.session.graph.getNodeOnPos(...arg);", [x + w + 400, y + h + 150])
+    page.page.mouse.move(*start)
+    page.page.mouse.down()
+    try:
+        page.page.mouse.move(start[0] + 30, start[1] + 20, steps=5)
+        page.page.wait_for_timeout(200)
+        assert page.js("return view.canvas.dragging_canvas && !!view.canvas.panImage?.image;")
+        now = page.js(screen, body)
+        assert [round(now[0] - was[0]), round(now[1] - was[1])] == [30, 20]
+        assert page.js(PIXEL, body) == rgb(node["bg"])
+        page.shot("overview-dragged")
+    finally:
+        page.page.mouse.up()
+    assert page.js("return [...view.session.byId.get(arg).pos];", SHAPES) == node["pos"]
+
+    # Zoomed back in, LiteGraph draws the node in full again (its widget at that point).
+    page.js(
+        "view.canvas.ds.offset[0] = arg[0][0]; view.canvas.ds.offset[1] = arg[0][1];"
+        " view.canvas.ds.scale = arg[1];"
+        " view.canvas.setDirty(true, true);",
+        before,
+    )
+    page.page.wait_for_timeout(200)
+    assert not page.js("return view.canvas.overview;")
+    assert page.js("return view.canvas.panImage;") is None
+    assert page.js(PIXEL, body) != rgb(node["bg"])
+
+
 def test_two_views_share_one_graph_and_a_cleared_view_stops_drawing(page):
     index = page.page.evaluate(
         """async () => {

@@ -1,7 +1,8 @@
 // One view of an editor model: a LiteGraph canvas on the session's graph, with the search box,
 // the queue, history, gallery and error panels. Sharp at any devicePixelRatio, resizable,
 // JupyterLab's shortcuts suppressed on it; `dispose()` stops its render loop.
-import { LGraphCanvas, LiteGraph } from "@comfyorg/litegraph";
+import { LiteGraph } from "@comfyorg/litegraph";
+import { WorkbenchCanvas } from "./overview.js";
 import { ErrorPanel, Gallery, HistoryPanel, QueuePanel } from "./panels.js";
 import { SearchBox } from "./search.js";
 import { socketType } from "./nodes.js";
@@ -37,7 +38,7 @@ export class View {
     this.queue = new QueuePanel(panels, (job) => model.send({ type: "cancel", job }));
     this.history = new HistoryPanel(panels);
 
-    this.canvas = new LGraphCanvas(this.canvasEl, session.graph, { skip_render: false });
+    this.canvas = new WorkbenchCanvas(this.canvasEl, session.graph, { skip_render: false });
     this.canvas.allow_searchbox = false;
     this.canvas.show_info = false;
     this.canvas.onSelectionChange = () => session.selectionChanged(this.canvas);
