@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ class Canvas:
 
     def flush(self) -> list[dict]:
         """Deliver what the throttle holds; the messages sent since the last call."""
-        self.widget._updates.flush_now()
+        self.widget.flush_now()
         messages = [m for m, _ in self.sent]
         self.sent.clear()
         return messages
@@ -216,7 +217,7 @@ def test_status_marks_cached_running_ran_and_drops_progress_after_an_interrupt()
     status.on_event(_event("execution_cached", nodes=["a"]))
     status.on_event(_event("executing", node="b", timestamp=1000))
     status.on_event(_event("progress", node="b", value=1, max=4, timestamp=1010))
-    message, _, _ = status.take()
+    message, _ = status.take()
     assert message["reset"]
     assert message["nodes"] == {
         "a": {"state": "cached"},
@@ -227,7 +228,7 @@ def test_status_marks_cached_running_ran_and_drops_progress_after_an_interrupt()
     status.on_event(_event("progress", node="c", value=1, max=2, timestamp=1260))
     status.on_event(_event("execution_interrupted", node_id="c"))
     status.on_event(_event("progress", node="c", value=2, max=2, timestamp=1300))  # late
-    message, previews, _ = status.take()
+    message, previews = status.take()
     assert "progress" not in message["nodes"]["c"]
     assert status.running is None and previews == {}
     # A run of another graph leaves these marks alone.
@@ -337,6 +338,50 @@ def test_run_on_change_queues_one_run_per_change_never_for_a_move(wb, monkeypatc
     assert len(wb.queue.history()) == runs + 1
 
 
+def test_run_on_change_queues_a_canvas_edit_at_once_one_run_per_message(wb, monkeypatch):
+    # A debounce no test waits for: only a canvas message's own end may queue its run.
+    monkeypatch.setattr("workbench.widgets.runner.CHANGE_DEBOUNCE", 60)
+    g = chain(wb)
+    editor = wb.editor(g)
+    canvas = Canvas(editor)
+    editor.mode.value = "change"
+    editor.run()  # arms the mode and runs once
+    wb.queue.join(timeout=60)
+    runs = len(wb.queue.history())
+    ops = [
+        {"op": "set_inputs", "id": "number_1", "inputs": {"value": 7}},
+        {"op": "set_inputs", "id": "noisy_1", "inputs": {"seed": 8}},
+    ]
+    canvas.say(type="edit", seq=1, ops=ops)
+    assert not wb.queue.auto.debouncing  # queued, not waiting for the debounce
+    assert wb.queue.join(timeout=60)
+    history = wb.queue.history()
+    assert len(history) == runs + 1  # the message's two ops: one run, of both
+    assert history[-1]["outputs"]["show_1"]["text"] == ["15"]
+    g.node("number_1").set(value=1)  # a code edit still waits for the debounce
+    assert wb.queue.auto.debouncing
+    wb.queue.auto.stop()
+
+
+def test_each_kind_of_update_has_its_own_rate_limit(wb, monkeypatch):
+    # One flush a minute of each kind: whatever a run sends after the queue delta that
+    # announced it (its status, then its output) arrives only if the kinds are separate.
+    monkeypatch.setattr("workbench.widgets.editor.UPDATES_PER_SECOND", 1 / 60)
+    g = chain(wb)
+    editor = wb.editor(g)
+    canvas = Canvas(editor)
+    (job,) = editor.run()
+    job.result(timeout=60)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not canvas.of("text", [m for m, _ in canvas.sent]):
+        time.sleep(0.02)
+    kinds = [m["type"] for m, _ in canvas.sent]
+    assert "queue" in kinds and "status" in kinds
+    assert canvas.of("text", [m for m, _ in canvas.sent]) == [
+        {"type": "text", "node": "show_1", "text": ["7"]}
+    ]
+
+
 def test_run_instant_stops_by_itself_when_nothing_changes_and_on_stop(wb):
     g = chain(wb)  # a fixed seed: the second run would be identical
     editor = wb.editor(g)
@@ -369,6 +414,11 @@ def test_an_invalid_graph_marks_its_nodes_and_queues_nothing(wb):
     (errors,) = [m for m in canvas.of("errors", canvas.flush()) if m["message"]]
     assert errors["nodes"]["noisy_1"]["inputs"] == ["x"]
     assert wb.queue.history() == []
+    g.node("noisy_1").set(x=g.number(value=1))  # fixed: the next run clears the marks
+    editor.run()[0].result(timeout=60)
+    assert canvas.of("errors", canvas.flush()) == [{"type": "errors", "message": "", "nodes": {}}]
+    editor.run()[0].result(timeout=60)  # nothing shown: nothing to clear, nothing sent
+    assert canvas.of("errors", canvas.flush()) == []
 
 
 def test_run_selected_runs_only_that_branch(wb):

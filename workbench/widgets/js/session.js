@@ -52,11 +52,12 @@ export class Session {
 
   // --- canvas -> kernel ---
 
-  /** A user action may have changed the graph: diff soon, once the pointer is up. */
-  changed() {
+  /** A user action may have changed the graph: diff soon, once the pointer is up; `ended`:
+   * the action is over (the pointer went up), diff as soon as its event is handled. */
+  changed(ended = false) {
     if (this.applying) return;
     clearTimeout(this.diffTimer);
-    this.diffTimer = setTimeout(() => this.diff(), 16);
+    this.diffTimer = setTimeout(() => this.diff(), ended ? 0 : 16);
   }
 
   /** The node as the kernel's Graph holds it (what the canvas can represent of it). */

@@ -46,13 +46,17 @@ export class View {
     this.search = new SearchBox(this.box, () => session.defs, (def, link) => this.addNode(def, link));
     this.canvasEl.addEventListener("litegraph:canvas", (e) => this.canvasEvent(e.detail));
     this.listeners = [];
-    this.listen(this.canvasEl, "pointerdown", () => (session.pointerDown += 1));
+    // LiteGraph handles the pointer in capture listeners on the canvas and stops the events
+    // there, so ours capture too: pointerdown on the canvas (after LiteGraph's), pointerup on
+    // the window (before LiteGraph's: acted on once the event has been handled).
+    this.listen(this.canvasEl, "pointerdown", () => (session.pointerDown += 1), true);
     this.listen(window, "pointerup", () => {
-      if (session.pointerDown) {
+      if (!session.pointerDown) return;
+      setTimeout(() => {
         session.pointerDown = 0;
-        session.changed();
-      }
-    });
+        session.changed(true); // the action is over: its edits go now, as one message
+      });
+    }, true);
     this.listen(this.canvasEl, "keydown", (e) => this.key(e));
     this.listen(this.canvasEl, "keyup", () => session.changed());
     this.listen(this.canvasEl, "pointermove", (e) => this.hover(e));
@@ -80,9 +84,9 @@ export class View {
     el.__wbView = this; // for tests and benchmarks: the canvas, the session
   }
 
-  listen(target, type, fn) {
-    target.addEventListener(type, fn);
-    this.listeners.push(() => target.removeEventListener(type, fn));
+  listen(target, type, fn, capture = false) {
+    target.addEventListener(type, fn, capture);
+    this.listeners.push(() => target.removeEventListener(type, fn, capture));
   }
 
   /** The canvas bitmap is CSS size × devicePixelRatio; LiteGraph draws in CSS pixels. */
