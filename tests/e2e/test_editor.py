@@ -117,6 +117,41 @@ def test_change_widget_value(page):
     page.shot("widget-changed")
 
 
+def test_a_dragged_widget_sends_one_edit_on_release(page):
+    before = page.value(f"g.state()[{SAMPLER!r}]['inputs']['steps']")
+    page.js(
+        "window.__edits = []; const m = view.session.model; const send = m.send.bind(m);"
+        " m.send = (msg, ...rest) => { if (msg.type === 'edit') window.__edits.push(msg);"
+        " return send(msg, ...rest); }; window.__unwrap = () => { m.send = send; };"
+    )
+    x, y = page.widget(SAMPLER, "steps", "middle")
+    page.page.mouse.move(x, y)
+    page.page.mouse.down()
+    try:
+        for step in range(1, 4):  # pauses longer than any diff delay, the button held
+            page.page.mouse.move(x + 4 * step, y, steps=2)
+            page.page.wait_for_timeout(250)
+        dragged = page.js(
+            "return view.session.byId.get(arg).widgets.find(w => w.name === 'steps').value;",
+            SAMPLER,
+        )
+        assert dragged > before
+        assert page.js("return window.__edits.length;") == 0
+    finally:
+        page.page.mouse.up()
+    page.wait_js("return window.__edits.length > 0;")
+    page.page.wait_for_timeout(300)
+    edits = page.js("window.__unwrap(); return window.__edits.map(e => e.ops);")
+    assert edits == [[{"op": "set_inputs", "id": SAMPLER, "inputs": {"steps": dragged}}]]
+    assert page.value(f"g.state()[{SAMPLER!r}]['inputs']['steps']") == dragged
+    page.kernel(f"g.node({SAMPLER!r}).set(steps={before})")
+    page.wait_js(
+        "return view.session.byId.get(arg[0]).widgets.find(w => w.name === 'steps').value"
+        " === arg[1];",
+        [SAMPLER, before],
+    )
+
+
 def test_run_shows_previews(page):
     state["base"] = base = history_count(page)
     gallery = page.page.locator(".wb-gallery img").count()
