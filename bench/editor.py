@@ -7,7 +7,7 @@ opens a notebook written for the occasion and measures, in the page:
 
 - load time of a 500- and a 2,000-node graph (built in an earlier cell): from running
   the cell that shows the editor until the canvas holds every node and has drawn a
-  frame (goals ≤ 1 s, ≤ 3 s), and how much of it the canvas's own reconcile took;
+  frame (goals ≤ 1 s, ≤ 3 s), and how much of it the canvas's own reconciles took;
 - frame time while panning the 2,000-node graph with the mouse (all nodes in view, and
   at zoom 0.5): the median time the canvas spends drawing a frame, and the median
   interval between frames (goal ≤ 16 ms); and while zooming it with the wheel;
@@ -114,7 +114,7 @@ def load(page: Page, cell: int, editor: int, nodes: int) -> None:
     reconcile = page.js("return view.session.reconcileMs;")
     print(
         f"load {nodes:5d} nodes: {done - started:7.0f} ms to the first frame "
-        f"(canvas reconcile {reconcile:.0f} ms; goal ≤ {1000 if nodes <= 500 else 3000} ms)"
+        f"(canvas reconciles {reconcile:.0f} ms; goal ≤ {1000 if nodes <= 500 else 3000} ms)"
     )
 
 

@@ -41,6 +41,21 @@ def wait_runs(page, count: int, timeout: float = 180) -> list[dict]:
     raise AssertionError(f"the history did not reach {count} runs")
 
 
+def empty_point(page) -> tuple[float, float]:
+    """Page coordinates of a point of the canvas with no node within 30 px of it."""
+    point = page.js(
+        "const r = view.canvasEl.getBoundingClientRect(), g = view.session.graph;"
+        " const near = [[0, 0], [30, 0], [-30, 0], [0, 30], [0, -30]];"
+        " for (let y = 40; y < r.height - 40; y += 20) for (let x = 40; x < r.width - 40; x += 20)"
+        "  if (near.every(([dx, dy]) =>"
+        "   !g.getNodeOnPos(...view.canvas.ds.convertCanvasToOffset([x + dx, y + dy]))))"
+        "   return [r.left + x, r.top + y];"
+        " return null;"
+    )
+    assert point, "no empty spot on the canvas"
+    return tuple(point)
+
+
 def click_button(page, name: str) -> None:
     page.page.locator(f"button.wb-{name}").click()
 
@@ -61,7 +76,7 @@ def test_open_and_run_all(page):
 
 
 def test_add_node_from_search_and_connect(page):
-    spot = page.at(SHAPES, 420, 60)
+    spot = page.at(SHAPES, 420, 136)  # under the sampler, right of the shapes
     empty = page.js(
         "const [x, y] = view.canvas.ds.convertCanvasToOffset(["
         " arg[0] - view.canvasEl.getBoundingClientRect().left,"
@@ -335,7 +350,7 @@ def test_a_code_edit_keeps_the_canvas_its_selection_and_view(page):
 
 def test_keys_on_the_canvas_stay_there_and_ctrl_enter_runs(page):
     cells = page.page.evaluate("() => jupyterapp.shell.currentWidget.content.widgets.length")
-    page.page.mouse.click(*page.at(SHAPES, 420, 60))  # empty canvas: focus, no selection
+    page.page.mouse.click(*empty_point(page))  # focus, no selection
     for key in ["b", "a", "d", "d", "m"]:
         page.page.keyboard.press(key)
     page.page.wait_for_timeout(300)
@@ -424,8 +439,7 @@ def test_zoomed_out_the_graph_is_an_overview_that_pans_as_one_image(page):
 
     # Dragged from an empty spot, the overview moves with the pointer, copied from one image.
     screen = "return view.canvas.ds.convertOffsetToCanvas(arg);"
-    start, was = page.at(SHAPES, w + 400, h + 150), page.js(screen, body)
-    assert page.js("return !view.session.graph.getNodeOnPos(...arg);", [x + w + 400, y + h + 150])
+    start, was = empty_point(page), page.js(screen, body)
     page.page.mouse.move(*start)
     page.page.mouse.down()
     try:

@@ -102,6 +102,29 @@ def test_a_new_view_gets_the_whole_graph_and_code_nodes_get_positions(wb):
     assert canvas.widget.snapshot["nodes"] == nodes
 
 
+def test_the_canvas_widget_opens_with_the_graph_and_a_view_gets_it_as_it_is_now(wb, monkeypatch):
+    import ipywidgets.widgets.widget as widget_module
+
+    opened = []
+    create = widget_module.comm.create_comm
+    monkeypatch.setattr(
+        widget_module.comm,
+        "create_comm",
+        lambda **args: opened.append(args["data"]["state"]) or create(**args),
+    )
+    g = chain(wb)
+    editor = wb.editor(g)
+    (state,) = [s for s in opened if s.get("_model_name") == "AnyModel" and "snapshot" in s]
+    # One message: the canvas builds the graph before its first view asks for it.
+    assert list(state["snapshot"]["nodes"]) == ["number_1", "noisy_1", "show_1"]
+    assert state["defs"]["noisy"]["inputs"][0]["name"] == "x"
+    canvas = Canvas(editor)
+    g.node("noisy_1").set(seed=9)  # just now: the snapshot trait is not written yet
+    canvas.say(type="hello", protocol=1)
+    (hello,) = canvas.of("state", canvas.flush())
+    assert hello["graph"]["nodes"]["noisy_1"]["inputs"]["seed"] == 9
+
+
 def test_canvas_edits_change_the_graph_once_and_are_not_echoed(wb):
     g = chain(wb)
     canvas = Canvas(wb.editor(g))

@@ -50,7 +50,13 @@ class GraphEditor(anywidget.AnyWidget):
     settings = traitlets.Dict().tag(sync=True)
 
     def __init__(self, workbench, graph: Graph, height: int = 600, **kwargs: Any):
-        super().__init__(**kwargs)
+        defs = node_defs(workbench.registry)
+        _place_new(graph, defs, list(graph))
+        # The graph goes with the widget's creation: the canvas builds it before its first
+        # view asks (``hello``), whose answer then finds nothing to change.
+        super().__init__(
+            defs=defs, settings={"height": int(height)}, snapshot=_snapshot(graph), **kwargs
+        )
         self.workbench = workbench
         self.graph = graph
         self.selection: list[str] = []
@@ -62,12 +68,9 @@ class GraphEditor(anywidget.AnyWidget):
         self._lock = threading.Lock()  # guards _ops and _queue_dirty
         self._ops: list[dict] = []
         self._queue_dirty = True
+        self._snapshot_stale = False  # the graph changed since ``snapshot`` was written
         self._errors: dict | None = None
         self._defs_generation = workbench.registry.generation
-        self.defs = node_defs(workbench.registry)
-        self.settings = {"height": int(height)}
-        self._place_new(list(graph))
-        self.snapshot = self._snapshot()
         self.status = RunStatus(self._runs_this_graph, self._poke_status)
         self.queue_view = QueueView(workbench.queue)
         self._edits = Throttle(self._flush_ops, rate=UPDATES_PER_SECOND)
@@ -84,19 +87,12 @@ class GraphEditor(anywidget.AnyWidget):
     # --- the graph -> the canvas ---
 
     def _snapshot(self) -> dict:
-        return {"version": SNAPSHOT_VERSION, "nodes": _jsonable(self.graph.state())}
+        """The graph now: ``snapshot`` if it is current (it is after a quiet half second)."""
+        return _snapshot(self.graph) if self._snapshot_stale else self.snapshot
 
     def _save_snapshot(self) -> None:
-        self.snapshot = self._snapshot()
-
-    def _place_new(self, node_ids: list[str]) -> None:
-        """Give positions to nodes that have none (added in code)."""
-        state = self.graph.state()
-        if not any(state[n]["ui"].get("pos") is None for n in node_ids if n in state):
-            return
-        for node_id, pos in place(state, self.defs).items():
-            if node_id in node_ids:
-                self.graph.set_ui(node_id, pos=pos)
+        self._snapshot_stale = False  # first: an op applied meanwhile marks it stale again
+        self.snapshot = _snapshot(self.graph)
 
     def _on_op(self, op: dict) -> None:
         mine = op.get("origin") is self
@@ -105,7 +101,8 @@ class GraphEditor(anywidget.AnyWidget):
                 self._ops.append(_jsonable({k: v for k, v in op.items() if k != "origin"}))
             self._edits.poke()
             if op.get("op") == "add_node" and (op.get("ui") or {}).get("pos") is None:
-                self._place_new([op["id"]])
+                _place_new(self.graph, self.defs, [op["id"]])
+        self._snapshot_stale = True
         self._snapshots.poke()
         if self.on_edit is not None:
             self.on_edit(op)
@@ -336,6 +333,21 @@ class GraphEditor(anywidget.AnyWidget):
         for throttle in (self._edits, self._status, self._outputs, self._queue, self._snapshots):
             throttle.close()
         super().close()
+
+
+def _snapshot(graph: Graph) -> dict:
+    """The ``snapshot`` trait's value: the whole graph, JSON-ready."""
+    return {"version": SNAPSHOT_VERSION, "nodes": _jsonable(graph.state())}
+
+
+def _place_new(graph: Graph, defs: dict, node_ids: list[str]) -> None:
+    """Give positions to the nodes of ``node_ids`` that have none (added in code)."""
+    state = graph.state()
+    if not any(state[n]["ui"].get("pos") is None for n in node_ids if n in state):
+        return
+    for node_id, pos in place(state, defs).items():
+        if node_id in node_ids:
+            graph.set_ui(node_id, pos=pos)
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:

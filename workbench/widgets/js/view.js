@@ -2,7 +2,7 @@
 // the queue, history, gallery and error panels. Sharp at any devicePixelRatio, resizable,
 // JupyterLab's shortcuts suppressed on it; `dispose()` stops its render loop.
 import { LiteGraph } from "@comfyorg/litegraph";
-import { WorkbenchCanvas } from "./overview.js";
+import { WorkbenchCanvas } from "./canvas.js";
 import { ErrorPanel, Gallery, HistoryPanel, QueuePanel } from "./panels.js";
 import { SearchBox } from "./search.js";
 import { socketType } from "./nodes.js";
@@ -69,6 +69,7 @@ export class View {
       onErrors: (msg) => this.errors.show(msg),
       onPreview: (msg, buffers) => this.gallery.add(msg, buffers),
       onNotice: (text) => this.say(text),
+      onReconciled: () => this.fitted || this.resize(), // the first nodes: the graph in view
     };
     session.listeners.add(this.listener);
     // A new devicePixelRatio (browser zoom, another screen) does not always come with an

@@ -1,5 +1,10 @@
-// The editor's canvas: LiteGraph's LGraphCanvas, plus an overview drawing for zoom levels
-// where a node is a few pixels big.
+// The editor's canvas: LiteGraph's LGraphCanvas, drawn on demand, with an overview drawing
+// for zoom levels where a node is a few pixels big.
+//
+// On demand: LiteGraph records what needs drawing in `dirty_canvas` / `dirty_bgcanvas` and
+// polls them every animation frame, which kept ~10% of a core busy per idle editor on the
+// page. Here setting either flag asks for one animation frame instead: an idle canvas
+// costs nothing.
 //
 // Below OVERVIEW_SCALE (where LiteGraph's low-quality mode already draws no text) drawing
 // every node's widgets, sockets and spline links costs ~0.08 ms a node: 150 ms a frame with
@@ -26,6 +31,54 @@ export class WorkbenchCanvas extends LGraphCanvas {
   /** The whole graph's overview while the canvas is dragged: {image, scale, dpr, x, y}, image
    * null if too large (a plain field: LGraphCanvas's constructor already calls setDirty). */
   panImage = null;
+  #frame = 0; // the animation frame asked for, 0: none
+  #drawing = false;
+
+  constructor(canvas, graph, options = {}) {
+    super(canvas, graph, { ...options, skip_render: true }); // no polling loop
+    for (const name of ["dirty_canvas", "dirty_bgcanvas"]) {
+      let dirty = this[name];
+      Object.defineProperty(this, name, {
+        get: () => dirty,
+        set: (value) => {
+          dirty = value;
+          if (value) this.requestDraw();
+        },
+        configurable: true,
+        enumerable: true,
+      });
+    }
+    if (!options.skip_render) this.startRendering();
+  }
+
+  /** Draw at the next animation frame (once, however often it is asked for before). */
+  requestDraw() {
+    if (this.#frame || this.#drawing || !this.is_rendering) return;
+    this.#frame = requestAnimationFrame(() => {
+      this.#frame = 0;
+      if (this.pause_rendering) return;
+      this.#drawing = true; // flags set while drawing are the drawing's own
+      try {
+        this.draw();
+      } finally {
+        this.#drawing = false;
+      }
+      // Still dirty after a frame (something asked while it was drawn): one more. A canvas
+      // without a size draws nothing and waits to be asked again (resize sets the flags).
+      if ((this.dirty_canvas || this.dirty_bgcanvas) && this.canvas?.width) this.requestDraw();
+    });
+  }
+
+  startRendering() {
+    this.is_rendering = true;
+    this.requestDraw();
+  }
+
+  stopRendering() {
+    this.is_rendering = false;
+    cancelAnimationFrame(this.#frame);
+    this.#frame = 0;
+  }
 
   /** True while the graph is drawn as an overview (see the module comment). */
   get overview() {
