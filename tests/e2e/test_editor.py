@@ -396,6 +396,17 @@ def test_sharp_at_device_pixel_ratio_2(page):
     page.wait_js("return view.canvasEl.width === Math.round(view.box.clientWidth);")
 
 
+def test_an_idle_canvas_draws_no_frames_and_a_change_draws_one(page):
+    page.page.wait_for_timeout(500)  # whatever was asked for before is drawn
+    before = page.js("return view.canvas.frame;")
+    page.page.wait_for_timeout(1000)
+    assert page.js("return view.canvas.frame;") == before
+    title = page.value(f"g.state()[{SHAPES!r}]['ui'].get('title')")
+    page.kernel(f"g.set_ui({SHAPES!r}, title='drawn again')")
+    page.wait_js("return view.canvas.frame > arg;", before)
+    page.kernel(f"g.set_ui({SHAPES!r}, title={title!r})")
+
+
 PIXEL = (
     "const [x, y] = view.canvas.ds.convertOffsetToCanvas(arg); const dpr = window.devicePixelRatio;"
     " return [...view.canvasEl.getContext('2d').getImageData("
