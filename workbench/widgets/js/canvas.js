@@ -18,6 +18,10 @@
 // drag, and any other change (kernel messages, edits: everything that calls `setDirty`)
 // drops the image. At OVERVIEW_SCALE and above LiteGraph draws as it always does.
 //
+// Node sizes are measured with LiteGraph's `LGraphCanvas._measureText`, which sets the
+// context's font twice per call: over half the time a large graph takes to build. Widths
+// are remembered per font and text instead.
+//
 // The overview is drawn on LiteGraph's back canvas, with the links: the front canvas then
 // adds what is drawn over the graph (a link being dragged, the selection rectangle) as usual.
 import { LGraphCanvas, LiteGraph } from "@comfyorg/litegraph";
@@ -36,6 +40,7 @@ export class WorkbenchCanvas extends LGraphCanvas {
 
   constructor(canvas, graph, options = {}) {
     super(canvas, graph, { ...options, skip_render: true }); // no polling loop
+    LGraphCanvas._measureText = rememberWidths(LGraphCanvas._measureText); // set by super()
     for (const name of ["dirty_canvas", "dirty_bgcanvas"]) {
       let dirty = this[name];
       Object.defineProperty(this, name, {
@@ -152,6 +157,22 @@ export class WorkbenchCanvas extends LGraphCanvas {
     }
     return this.panImage.image ? this.panImage : null;
   }
+}
+
+const widths = new Map(); // `${font}\n${text}` -> width; shared by every canvas of the page
+
+/** `measure(text, font)`, remembered (at most 10,000 widths: a long session's titles). */
+function rememberWidths(measure) {
+  return (text, font) => {
+    const key = `${font}\n${text}`;
+    let width = widths.get(key);
+    if (width === undefined) {
+      if (widths.size >= 10000) widths.clear();
+      width = measure(text, font);
+      widths.set(key, width);
+    }
+    return width;
+  };
 }
 
 /** [x0, y0, x1, y1] holding every node (with its outline) and link of the graph. */
