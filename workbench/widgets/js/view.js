@@ -232,6 +232,7 @@ export class View {
     for (const off of this.listeners) off();
     this.session.listeners.delete(this.listener);
     this.gallery.dispose();
+    this.queue.dispose();
     this.el.__wbView = null;
   }
 }
