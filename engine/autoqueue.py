@@ -105,12 +105,17 @@ class AutoQueue:
             self._cancel_timer()
             self._mode = "disabled"
 
-    def changed(self, graph: dict | Callable[[], dict] | None = None) -> bool:
+    def changed(
+        self, graph: dict | Callable[[], dict] | None = None, *, debounce: float | None = None
+    ) -> bool:
         """Note a change (``change`` mode): a run is queued ``debounce`` s after the last one.
 
-        ``graph`` replaces the graph to run. Returns False (and queues nothing)
-        in the other modes.
+        ``graph`` replaces the graph to run; ``debounce`` replaces the mode's for this
+        change (0: the run is queued now, in this thread, when the caller knows the change
+        is complete). Returns False (and queues nothing) in the other modes.
         """
+        if debounce is not None and debounce < 0:
+            raise ValueError(f"debounce must be >= 0 seconds, not {debounce}")
         with self._lock:
             if graph is not None:
                 self._graph = graph
@@ -118,11 +123,15 @@ class AutoQueue:
                 return False
             self._cancel_timer()
             generation = self._generation
-            self._timer = threading.Timer(self.debounce, self._fire, (generation,))
-            self._timer.daemon = True
             self.debouncing = True
-            self._timer.start()
-            return True
+            delay = self.debounce if debounce is None else debounce
+            if delay > 0:
+                self._timer = threading.Timer(delay, self._fire, (generation,))
+                self._timer.daemon = True
+                self._timer.start()
+                return True
+        self._fire(generation)
+        return True
 
     # --- called by the queue ---
 

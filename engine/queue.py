@@ -444,9 +444,12 @@ class PromptQueue:
         """Set the auto-queue mode (``disabled``, ``instant``, ``change``; see ``engine.autoqueue``)."""
         return self.auto.set(mode, prompt, outputs, debounce=debounce)
 
-    def changed(self, prompt: dict | Callable[[], dict] | None = None) -> bool:
-        """The graph or a parameter changed: in ``change`` mode, queue a (debounced) run."""
-        return self.auto.changed(prompt)
+    def changed(
+        self, prompt: dict | Callable[[], dict] | None = None, *, debounce: float | None = None
+    ) -> bool:
+        """The graph or a parameter changed: in ``change`` mode, queue a (debounced) run
+        (``debounce``: this change's, see ``AutoQueue.changed``)."""
+        return self.auto.changed(prompt, debounce=debounce)
 
     # --- events ---
 

@@ -41,6 +41,21 @@ def wait_runs(page, count: int, timeout: float = 180) -> list[dict]:
     raise AssertionError(f"the history did not reach {count} runs")
 
 
+def empty_point(page) -> tuple[float, float]:
+    """Page coordinates of a point of the canvas with no node within 30 px of it."""
+    point = page.js(
+        "const r = view.canvasEl.getBoundingClientRect(), g = view.session.graph;"
+        " const near = [[0, 0], [30, 0], [-30, 0], [0, 30], [0, -30]];"
+        " for (let y = 40; y < r.height - 40; y += 20) for (let x = 40; x < r.width - 40; x += 20)"
+        "  if (near.every(([dx, dy]) =>"
+        "   !g.getNodeOnPos(...view.canvas.ds.convertCanvasToOffset([x + dx, y + dy]))))"
+        "   return [r.left + x, r.top + y];"
+        " return null;"
+    )
+    assert point, "no empty spot on the canvas"
+    return tuple(point)
+
+
 def click_button(page, name: str) -> None:
     page.page.locator(f"button.wb-{name}").click()
 
@@ -61,7 +76,7 @@ def test_open_and_run_all(page):
 
 
 def test_add_node_from_search_and_connect(page):
-    spot = page.at(SHAPES, 420, 60)
+    spot = page.at(SHAPES, 420, 136)  # under the sampler, right of the shapes
     empty = page.js(
         "const [x, y] = view.canvas.ds.convertCanvasToOffset(["
         " arg[0] - view.canvasEl.getBoundingClientRect().left,"
@@ -115,6 +130,41 @@ def test_change_widget_value(page):
         time.sleep(0.1)
     assert page.value(f"g.state()[{SAMPLER!r}]['inputs']['steps']") == before + 1
     page.shot("widget-changed")
+
+
+def test_a_dragged_widget_sends_one_edit_on_release(page):
+    before = page.value(f"g.state()[{SAMPLER!r}]['inputs']['steps']")
+    page.js(
+        "window.__edits = []; const m = view.session.model; const send = m.send.bind(m);"
+        " m.send = (msg, ...rest) => { if (msg.type === 'edit') window.__edits.push(msg);"
+        " return send(msg, ...rest); }; window.__unwrap = () => { m.send = send; };"
+    )
+    x, y = page.widget(SAMPLER, "steps", "middle")
+    page.page.mouse.move(x, y)
+    page.page.mouse.down()
+    try:
+        for step in range(1, 4):  # pauses longer than any diff delay, the button held
+            page.page.mouse.move(x + 4 * step, y, steps=2)
+            page.page.wait_for_timeout(250)
+        dragged = page.js(
+            "return view.session.byId.get(arg).widgets.find(w => w.name === 'steps').value;",
+            SAMPLER,
+        )
+        assert dragged > before
+        assert page.js("return window.__edits.length;") == 0
+    finally:
+        page.page.mouse.up()
+    page.wait_js("return window.__edits.length > 0;")
+    page.page.wait_for_timeout(300)
+    edits = page.js("window.__unwrap(); return window.__edits.map(e => e.ops);")
+    assert edits == [[{"op": "set_inputs", "id": SAMPLER, "inputs": {"steps": dragged}}]]
+    assert page.value(f"g.state()[{SAMPLER!r}]['inputs']['steps']") == dragged
+    page.kernel(f"g.node({SAMPLER!r}).set(steps={before})")
+    page.wait_js(
+        "return view.session.byId.get(arg[0]).widgets.find(w => w.name === 'steps').value"
+        " === arg[1];",
+        [SAMPLER, before],
+    )
 
 
 def test_run_shows_previews(page):
@@ -300,7 +350,7 @@ def test_a_code_edit_keeps_the_canvas_its_selection_and_view(page):
 
 def test_keys_on_the_canvas_stay_there_and_ctrl_enter_runs(page):
     cells = page.page.evaluate("() => jupyterapp.shell.currentWidget.content.widgets.length")
-    page.page.mouse.click(*page.at(SHAPES, 420, 60))  # empty canvas: focus, no selection
+    page.page.mouse.click(*empty_point(page))  # focus, no selection
     for key in ["b", "a", "d", "d", "m"]:
         page.page.keyboard.press(key)
     page.page.wait_for_timeout(300)
@@ -344,6 +394,88 @@ def test_sharp_at_device_pixel_ratio_2(page):
     finally:
         cdp.send("Emulation.clearDeviceMetricsOverride")
     page.wait_js("return view.canvasEl.width === Math.round(view.box.clientWidth);")
+
+
+def test_an_idle_canvas_draws_no_frames_and_a_change_draws_one(page):
+    page.page.wait_for_timeout(500)  # whatever was asked for before is drawn
+    before = page.js("return view.canvas.frame;")
+    page.page.wait_for_timeout(1000)
+    assert page.js("return view.canvas.frame;") == before
+    title = page.value(f"g.state()[{SHAPES!r}]['ui'].get('title')")
+    page.kernel(f"g.set_ui({SHAPES!r}, title='drawn again')")
+    page.wait_js("return view.canvas.frame > arg;", before)
+    page.kernel(f"g.set_ui({SHAPES!r}, title={title!r})")
+
+
+PIXEL = (
+    "const [x, y] = view.canvas.ds.convertOffsetToCanvas(arg); const dpr = window.devicePixelRatio;"
+    " return [...view.canvasEl.getContext('2d').getImageData("
+    "Math.round(x * dpr), Math.round(y * dpr), 1, 1).data].slice(0, 3);"
+)
+
+
+def rgb(color: str) -> list[int]:
+    color = color.lstrip("#")
+    if len(color) == 3:
+        color = "".join(c * 2 for c in color)
+    return [int(color[i : i + 2], 16) for i in (0, 2, 4)]
+
+
+def test_zoomed_out_the_graph_is_an_overview_that_pans_as_one_image(page):
+    before = page.js("return [[...view.canvas.ds.offset], view.canvas.ds.scale];")
+    node = page.js(
+        "const n = view.session.byId.get(arg); view.canvas.ds.scale = 0.2;"
+        " view.canvas.centerOnNode(n); view.canvas.setDirty(true, true);"
+        " return {pos: [...n.pos], size: [...n.size], bg: n.renderingBgColor,"
+        " widget: n.widgets[0].y + 10};",
+        SHAPES,
+    )
+    x, y = node["pos"]
+    w, h = node["size"]
+    body = [x + w / 2, y + node["widget"]]  # on its first widget
+    page.page.wait_for_timeout(200)
+    assert page.js(PIXEL, body) == rgb(node["bg"])  # a plain body: no widgets at this size
+    assert page.js("return view.canvas.overview;")
+
+    # Marked with an error: a red outline wide enough to be seen, outside the node.
+    page.js(
+        "view.session.status.set(arg, {state: 'error', message: 'x'}); view.session.redraw();",
+        SHAPES,
+    )
+    page.page.wait_for_timeout(200)
+    red = page.js(PIXEL, [x - 10, y + h / 2])
+    assert red[0] > 200 and red[1] < 100, red
+    page.js("view.session.status.delete(arg); view.session.redraw();", SHAPES)
+    page.shot("overview")
+
+    # Dragged from an empty spot, the overview moves with the pointer, copied from one image.
+    screen = "return view.canvas.ds.convertOffsetToCanvas(arg);"
+    start, was = empty_point(page), page.js(screen, body)
+    page.page.mouse.move(*start)
+    page.page.mouse.down()
+    try:
+        page.page.mouse.move(start[0] + 30, start[1] + 20, steps=5)
+        page.page.wait_for_timeout(200)
+        assert page.js("return view.canvas.dragging_canvas && !!view.canvas.panImage?.image;")
+        now = page.js(screen, body)
+        assert [round(now[0] - was[0]), round(now[1] - was[1])] == [30, 20]
+        assert page.js(PIXEL, body) == rgb(node["bg"])
+        page.shot("overview-dragged")
+    finally:
+        page.page.mouse.up()
+    assert page.js("return [...view.session.byId.get(arg).pos];", SHAPES) == node["pos"]
+
+    # Zoomed back in, LiteGraph draws the node in full again (its widget at that point).
+    page.js(
+        "view.canvas.ds.offset[0] = arg[0][0]; view.canvas.ds.offset[1] = arg[0][1];"
+        " view.canvas.ds.scale = arg[1];"
+        " view.canvas.setDirty(true, true);",
+        before,
+    )
+    page.page.wait_for_timeout(200)
+    assert not page.js("return view.canvas.overview;")
+    assert page.js("return view.canvas.panImage;") is None
+    assert page.js(PIXEL, body) != rgb(node["bg"])
 
 
 def test_two_views_share_one_graph_and_a_cleared_view_stops_drawing(page):

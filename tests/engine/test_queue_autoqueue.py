@@ -163,6 +163,19 @@ def test_change_with_a_callable_graph_reads_it_when_the_run_is_queued(q):
     assert [r["outputs"]["m"]["x"] for r in q.history()] == [[5]]
 
 
+def test_a_change_known_to_be_complete_queues_its_run_at_once(q):
+    g, running = hold(q)  # the worker is busy: the run stays pending where we can see it
+    q.auto_queue("change", marked("a"), debounce=60)  # a debounce no test would wait for
+    assert q.changed(marked("edit", 7), debounce=0)
+    assert not q.auto.debouncing
+    assert [job.prompt["v"]["inputs"]["v"] for job in q.pending()] == [7]
+    with pytest.raises(ValueError, match="debounce must be >= 0"):
+        q.changed(debounce=-1)
+    g.open()
+    assert q.join(TIMEOUT)
+    assert running.status == "success"
+
+
 def test_change_stops_with_clear_and_when_disabled(q):
     q.auto_queue("change", marked("a"), debounce=0.2)
     q.changed()

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ class Canvas:
 
     def flush(self) -> list[dict]:
         """Deliver what the throttle holds; the messages sent since the last call."""
-        self.widget._updates.flush_now()
+        self.widget.flush_now()
         messages = [m for m, _ in self.sent]
         self.sent.clear()
         return messages
@@ -99,6 +100,29 @@ def test_a_new_view_gets_the_whole_graph_and_code_nodes_get_positions(wb):
     columns = [nodes[n]["ui"]["pos"][0] for n in nodes]
     assert columns[0] < columns[1] < columns[2]  # producers left of consumers
     assert canvas.widget.snapshot["nodes"] == nodes
+
+
+def test_the_canvas_widget_opens_with_the_graph_and_a_view_gets_it_as_it_is_now(wb, monkeypatch):
+    import ipywidgets.widgets.widget as widget_module
+
+    opened = []
+    create = widget_module.comm.create_comm
+    monkeypatch.setattr(
+        widget_module.comm,
+        "create_comm",
+        lambda **args: opened.append(args["data"]["state"]) or create(**args),
+    )
+    g = chain(wb)
+    editor = wb.editor(g)
+    (state,) = [s for s in opened if s.get("_model_name") == "AnyModel" and "snapshot" in s]
+    # One message: the canvas builds the graph before its first view asks for it.
+    assert list(state["snapshot"]["nodes"]) == ["number_1", "noisy_1", "show_1"]
+    assert state["defs"]["noisy"]["inputs"][0]["name"] == "x"
+    canvas = Canvas(editor)
+    g.node("noisy_1").set(seed=9)  # just now: the snapshot trait is not written yet
+    canvas.say(type="hello", protocol=1)
+    (hello,) = canvas.of("state", canvas.flush())
+    assert hello["graph"]["nodes"]["noisy_1"]["inputs"]["seed"] == 9
 
 
 def test_canvas_edits_change_the_graph_once_and_are_not_echoed(wb):
@@ -216,7 +240,7 @@ def test_status_marks_cached_running_ran_and_drops_progress_after_an_interrupt()
     status.on_event(_event("execution_cached", nodes=["a"]))
     status.on_event(_event("executing", node="b", timestamp=1000))
     status.on_event(_event("progress", node="b", value=1, max=4, timestamp=1010))
-    message, _, _ = status.take()
+    message, _ = status.take()
     assert message["reset"]
     assert message["nodes"] == {
         "a": {"state": "cached"},
@@ -227,7 +251,7 @@ def test_status_marks_cached_running_ran_and_drops_progress_after_an_interrupt()
     status.on_event(_event("progress", node="c", value=1, max=2, timestamp=1260))
     status.on_event(_event("execution_interrupted", node_id="c"))
     status.on_event(_event("progress", node="c", value=2, max=2, timestamp=1300))  # late
-    message, previews, _ = status.take()
+    message, previews = status.take()
     assert "progress" not in message["nodes"]["c"]
     assert status.running is None and previews == {}
     # A run of another graph leaves these marks alone.
@@ -337,6 +361,50 @@ def test_run_on_change_queues_one_run_per_change_never_for_a_move(wb, monkeypatc
     assert len(wb.queue.history()) == runs + 1
 
 
+def test_run_on_change_queues_a_canvas_edit_at_once_one_run_per_message(wb, monkeypatch):
+    # A debounce no test waits for: only a canvas message's own end may queue its run.
+    monkeypatch.setattr("workbench.widgets.runner.CHANGE_DEBOUNCE", 60)
+    g = chain(wb)
+    editor = wb.editor(g)
+    canvas = Canvas(editor)
+    editor.mode.value = "change"
+    editor.run()  # arms the mode and runs once
+    wb.queue.join(timeout=60)
+    runs = len(wb.queue.history())
+    ops = [
+        {"op": "set_inputs", "id": "number_1", "inputs": {"value": 7}},
+        {"op": "set_inputs", "id": "noisy_1", "inputs": {"seed": 8}},
+    ]
+    canvas.say(type="edit", seq=1, ops=ops)
+    assert not wb.queue.auto.debouncing  # queued, not waiting for the debounce
+    assert wb.queue.join(timeout=60)
+    history = wb.queue.history()
+    assert len(history) == runs + 1  # the message's two ops: one run, of both
+    assert history[-1]["outputs"]["show_1"]["text"] == ["15"]
+    g.node("number_1").set(value=1)  # a code edit still waits for the debounce
+    assert wb.queue.auto.debouncing
+    wb.queue.auto.stop()
+
+
+def test_each_kind_of_update_has_its_own_rate_limit(wb, monkeypatch):
+    # One flush a minute of each kind: whatever a run sends after the queue delta that
+    # announced it (its status, then its output) arrives only if the kinds are separate.
+    monkeypatch.setattr("workbench.widgets.editor.UPDATES_PER_SECOND", 1 / 60)
+    g = chain(wb)
+    editor = wb.editor(g)
+    canvas = Canvas(editor)
+    (job,) = editor.run()
+    job.result(timeout=60)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not canvas.of("text", [m for m, _ in canvas.sent]):
+        time.sleep(0.02)
+    kinds = [m["type"] for m, _ in canvas.sent]
+    assert "queue" in kinds and "status" in kinds
+    assert canvas.of("text", [m for m, _ in canvas.sent]) == [
+        {"type": "text", "node": "show_1", "text": ["7"]}
+    ]
+
+
 def test_run_instant_stops_by_itself_when_nothing_changes_and_on_stop(wb):
     g = chain(wb)  # a fixed seed: the second run would be identical
     editor = wb.editor(g)
@@ -369,6 +437,11 @@ def test_an_invalid_graph_marks_its_nodes_and_queues_nothing(wb):
     (errors,) = [m for m in canvas.of("errors", canvas.flush()) if m["message"]]
     assert errors["nodes"]["noisy_1"]["inputs"] == ["x"]
     assert wb.queue.history() == []
+    g.node("noisy_1").set(x=g.number(value=1))  # fixed: the next run clears the marks
+    editor.run()[0].result(timeout=60)
+    assert canvas.of("errors", canvas.flush()) == [{"type": "errors", "message": "", "nodes": {}}]
+    editor.run()[0].result(timeout=60)  # nothing shown: nothing to clear, nothing sent
+    assert canvas.of("errors", canvas.flush()) == []
 
 
 def test_run_selected_runs_only_that_branch(wb):

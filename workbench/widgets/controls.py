@@ -67,6 +67,7 @@ class Editor(w.VBox):
         self.canvas.on_run = self._shortcut
         self.canvas.on_queue_change = self._queue_changed
         self.canvas.on_edit = self.runner.graph_changed
+        self.canvas.edit_message = self.runner.canvas_edit
         bar = w.HBox(
             [
                 self.run_button,

@@ -3,13 +3,18 @@
 Protocol: ``docs/editor-protocol.md``. The widget subscribes to the graph (edit
 ops go to the canvas) and to the session's queue (run status, previews, queue
 deltas); the canvas's edits come back as edit ops, applied with ``Graph.apply``.
-Outgoing traffic is coalesced by one ``Throttle`` (≤ 20 messages a second of
-each kind); the ``snapshot`` trait, which the notebook saves, at most twice a
-second. ``close()`` unsubscribes everything.
+Outgoing traffic is coalesced by one ``Throttle`` per kind, each at most 20
+flushes a second: edit ops; run status (with progress previews and a run's
+errors); outputs (the previews and texts of executed nodes); the queue (deltas,
+history). One per kind, so that none waits for another: a run's output is sent
+as soon as its node has executed, not 50 ms after the queue delta or the status
+that came just before it. The ``snapshot`` trait, which the notebook saves, is
+written at most twice a second. ``close()`` unsubscribes everything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -32,6 +37,7 @@ from .throttle import Throttle
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 MAX_DROP_BYTES = 64 * 2**20  # a dropped file larger than this is refused
+UPDATES_PER_SECOND = 20  # of each kind (docs/editor-protocol.md)
 
 
 class GraphEditor(anywidget.AnyWidget):
@@ -44,25 +50,33 @@ class GraphEditor(anywidget.AnyWidget):
     settings = traitlets.Dict().tag(sync=True)
 
     def __init__(self, workbench, graph: Graph, height: int = 600, **kwargs: Any):
-        super().__init__(**kwargs)
+        defs = node_defs(workbench.registry)
+        _place_new(graph, defs, list(graph))
+        # The graph goes with the widget's creation: the canvas builds it before its first
+        # view asks (``hello``), whose answer then finds nothing to change.
+        super().__init__(
+            defs=defs, settings={"height": int(height)}, snapshot=_snapshot(graph), **kwargs
+        )
         self.workbench = workbench
         self.graph = graph
         self.selection: list[str] = []
         self.on_run: Callable[[dict], None] | None = None  # the Run shortcuts (set by Editor)
         self.on_queue_change: Callable[[], None] | None = None
         self.on_edit: Callable[[dict], None] | None = None  # every applied edit op
+        # Wraps the ops of one canvas edit message (set by Editor: one run per message).
+        self.edit_message: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
         self._lock = threading.Lock()  # guards _ops and _queue_dirty
         self._ops: list[dict] = []
         self._queue_dirty = True
+        self._snapshot_stale = False  # the graph changed since ``snapshot`` was written
         self._errors: dict | None = None
         self._defs_generation = workbench.registry.generation
-        self.defs = node_defs(workbench.registry)
-        self.settings = {"height": int(height)}
-        self._place_new(list(graph))
-        self.snapshot = self._snapshot()
-        self.status = RunStatus(self._runs_this_graph, lambda: self._updates.poke())
+        self.status = RunStatus(self._runs_this_graph, self._poke_status)
         self.queue_view = QueueView(workbench.queue)
-        self._updates = Throttle(self._flush, rate=20)
+        self._edits = Throttle(self._flush_ops, rate=UPDATES_PER_SECOND)
+        self._status = Throttle(self._flush_status, rate=UPDATES_PER_SECOND)
+        self._outputs = Throttle(self._flush_outputs, rate=UPDATES_PER_SECOND)
+        self._queue = Throttle(self._flush_queue, rate=UPDATES_PER_SECOND)
         self._snapshots = Throttle(self._save_snapshot, rate=2)
         self._unsubscribers = [
             graph.subscribe(self._on_op),
@@ -73,28 +87,22 @@ class GraphEditor(anywidget.AnyWidget):
     # --- the graph -> the canvas ---
 
     def _snapshot(self) -> dict:
-        return {"version": SNAPSHOT_VERSION, "nodes": _jsonable(self.graph.state())}
+        """The graph now: ``snapshot`` if it is current (it is after a quiet half second)."""
+        return _snapshot(self.graph) if self._snapshot_stale else self.snapshot
 
     def _save_snapshot(self) -> None:
-        self.snapshot = self._snapshot()
-
-    def _place_new(self, node_ids: list[str]) -> None:
-        """Give positions to nodes that have none (added in code)."""
-        state = self.graph.state()
-        if not any(state[n]["ui"].get("pos") is None for n in node_ids if n in state):
-            return
-        for node_id, pos in place(state, self.defs).items():
-            if node_id in node_ids:
-                self.graph.set_ui(node_id, pos=pos)
+        self._snapshot_stale = False  # first: an op applied meanwhile marks it stale again
+        self.snapshot = _snapshot(self.graph)
 
     def _on_op(self, op: dict) -> None:
         mine = op.get("origin") is self
         if not mine:
             with self._lock:
                 self._ops.append(_jsonable({k: v for k, v in op.items() if k != "origin"}))
-            self._updates.poke()
+            self._edits.poke()
             if op.get("op") == "add_node" and (op.get("ui") or {}).get("pos") is None:
-                self._place_new([op["id"]])
+                _place_new(self.graph, self.defs, [op["id"]])
+        self._snapshot_stale = True
         self._snapshots.poke()
         if self.on_edit is not None:
             self.on_edit(op)
@@ -110,7 +118,10 @@ class GraphEditor(anywidget.AnyWidget):
         }
 
     def show_errors(self, message: dict | None) -> None:
-        """Mark a validation's (or a run's) errors on the nodes; None clears them."""
+        """Mark a validation's (or a run's) errors on the nodes; None clears them (nothing
+        is sent when none are shown: a valid edit in Run (On Change) costs no message)."""
+        if message is None and self._errors is None:
+            return
         self._errors = message
         self.send(message or {"type": "errors", "message": "", "nodes": {}})
 
@@ -140,7 +151,9 @@ class GraphEditor(anywidget.AnyWidget):
                 log.warning("editor: unknown message %r", kind)
         except Exception as exc:  # never a traceback in the kernel for a canvas message
             log.exception("editor message %r failed", kind)
-            self.send({"type": "errors", "message": f"{type(exc).__name__}: {exc}", "nodes": {}})
+            self.show_errors(
+                {"type": "errors", "message": f"{type(exc).__name__}: {exc}", "nodes": {}}
+            )
 
     def _hello(self, content: dict) -> None:
         if content.get("protocol") != PROTOCOL:
@@ -156,14 +169,18 @@ class GraphEditor(anywidget.AnyWidget):
         if self.workbench.registry.generation != self._defs_generation:
             self._defs_generation = self.workbench.registry.generation
             self.defs = node_defs(self.workbench.registry)
-        self._updates.flush_now()  # ops queued before the state must not arrive after it
+        self._edits.flush_now()  # ops queued before the state must not arrive after it
         self.send(self.state_message())
         self.send(self.queue_view.full())
-        history = self.queue_view.history(self.graph.seed_control(), full=True)
+        history = self.queue_view.history(self.graph.seed_control, full=True)
         if history is not None:
             self.send(history)
 
     def _edit(self, content: dict) -> None:
+        with self.edit_message():
+            self._apply_ops(content)
+
+    def _apply_ops(self, content: dict) -> None:
         for op in content.get("ops") or []:
             try:
                 if op.get("op") == "add_node" and op.get("class_type") not in self.defs:
@@ -178,7 +195,7 @@ class GraphEditor(anywidget.AnyWidget):
                         "node": op.get("id"),
                     }
                 )
-                self._updates.flush_now()
+                self._edits.flush_now()
                 self.send(self.state_message())
                 return
 
@@ -239,41 +256,63 @@ class GraphEditor(anywidget.AnyWidget):
         if event.type == "status":
             with self._lock:
                 self._queue_dirty = True
-            self._updates.poke()
+            self._queue.poke()
         else:
             self.status.on_event(event)
 
-    def _flush(self) -> None:
+    def _poke_status(self) -> None:
+        self._status.poke()
+        if self.status.outputs:  # read without its lock: a stale answer only pokes again
+            self._outputs.poke()
+
+    def _flush_ops(self) -> None:
+        """The graph's edit ops made since the last flush (none of this canvas's own)."""
         with self._lock:
             ops, self._ops = self._ops, []
-            queue_dirty, self._queue_dirty = self._queue_dirty, False
         if ops:
             self.send({"type": "ops", "ops": ops})
-        message, previews, outputs = self.status.take()
+
+    def _flush_status(self) -> None:
+        """Run status, progress previews and a run's errors."""
+        message, previews = self.status.take()
         if message is not None:
             self.send(message)
         for node_id, value in previews.items():
             picture = to_pil(value)
             if picture is not None:
                 self._send_images(node_id, "progress", [encode(picture)])
-        for node_id, ui in outputs.items():
+        if self.status.errors is not None and message is not None:
+            self._errors = {"type": "errors", **self.status.errors}
+            self.send(self._errors)
+
+    def _flush_outputs(self) -> None:
+        """The previews and texts of the nodes that executed since the last flush."""
+        for node_id, ui in self.status.take_outputs().items():
             images = output_images(ui)
             if images:
                 self._send_images(node_id, "output", images)
             if ui.get("text"):
                 self.send({"type": "text", "node": node_id, "text": [str(t) for t in ui["text"]]})
-        if self.status.errors is not None and message is not None:
-            self._errors = {"type": "errors", **self.status.errors}
-            self.send(self._errors)
-        if queue_dirty:
-            delta = self.queue_view.delta()
-            if delta is not None:
-                self.send(delta)
-            history = self.queue_view.history(self.graph.seed_control())
-            if history is not None:
-                self.send(history)
-            if self.on_queue_change is not None:
-                self.on_queue_change()
+
+    def _flush_queue(self) -> None:
+        """The queue's delta and the new history entries."""
+        with self._lock:
+            queue_dirty, self._queue_dirty = self._queue_dirty, False
+        if not queue_dirty:
+            return
+        delta = self.queue_view.delta()
+        if delta is not None:
+            self.send(delta)
+        history = self.queue_view.history(self.graph.seed_control)
+        if history is not None:
+            self.send(history)
+        if self.on_queue_change is not None:
+            self.on_queue_change()
+
+    def flush_now(self) -> None:
+        """Send everything the throttles hold, now, in this thread (for tests and tools)."""
+        for throttle in (self._edits, self._status, self._outputs, self._queue):
+            throttle.flush_now()
 
     def _send_images(self, node_id: str, kind: str, images: list[bytes]) -> None:
         self.send(
@@ -291,9 +330,24 @@ class GraphEditor(anywidget.AnyWidget):
         for unsubscribe in self._unsubscribers:
             unsubscribe()
         self._unsubscribers = []
-        self._updates.close()
-        self._snapshots.close()
+        for throttle in (self._edits, self._status, self._outputs, self._queue, self._snapshots):
+            throttle.close()
         super().close()
+
+
+def _snapshot(graph: Graph) -> dict:
+    """The ``snapshot`` trait's value: the whole graph, JSON-ready."""
+    return {"version": SNAPSHOT_VERSION, "nodes": _jsonable(graph.state())}
+
+
+def _place_new(graph: Graph, defs: dict, node_ids: list[str]) -> None:
+    """Give positions to the nodes of ``node_ids`` that have none (added in code)."""
+    state = graph.state()
+    if not any(state[n]["ui"].get("pos") is None for n in node_ids if n in state):
+        return
+    for node_id, pos in place(state, defs).items():
+        if node_id in node_ids:
+            graph.set_ui(node_id, pos=pos)
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:

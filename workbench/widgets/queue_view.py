@@ -7,6 +7,8 @@ with the job before each in run order; jobs whose status changed; jobs gone).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine import PromptQueue
 from engine.graph import is_link
 
@@ -49,19 +51,23 @@ class QueueView:
         self._shown = {}
         return self.delta() or {"type": "queue", "added": [], "changed": [], "removed": []}
 
-    def history(self, graph_control: dict | None = None, full: bool = False) -> dict | None:
+    def history(
+        self, graph_control: Callable[[], dict] | None = None, full: bool = False
+    ) -> dict | None:
         """A ``history`` message of the runs finished since the last call (or the last
-        ``HISTORY_SHOWN`` if ``full``)."""
+        ``HISTORY_SHOWN`` if ``full``). ``graph_control()`` gives the graph's seed policies;
+        it is called only when there is something to send (it reads every node)."""
         records = self.queue.history(HISTORY_SHOWN)
         known = set() if full else set(self._history_shown)
         new = [r for r in records if r.get("prompt_id") not in known]
         self._history_shown = [r.get("prompt_id") for r in records]
         if not new and not full:
             return None
+        control = graph_control() if graph_control is not None and new else {}
         return {
             "type": "history",
             "full": full,
-            "added": [_entry(r, graph_control or {}) for r in new],
+            "added": [_entry(r, control) for r in new],
         }
 
 

@@ -18,7 +18,8 @@ queue another run), and never positions, sizes, titles or colours.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from engine import validate_prompt
 from engine.seeds import plan_seeds, with_seeds
@@ -37,6 +38,8 @@ class Runner:
         self._show_errors = show_errors
         self.armed: str | None = None  # the auto mode we started ("change" / "instant")
         self._projection: str | None = None
+        self._editing = False  # inside canvas_edit(): changes wait for its end
+        self._edited = False
 
     # --- running ---
 
@@ -117,8 +120,8 @@ class Runner:
         self.armed = mode
         self._projection = self.projection()
         if mode == "change":
-            # A short debounce: a canvas edit arrives as one message, a burst of code
-            # edits within 30 ms still makes one run.
+            # A short debounce for code edits: a burst of them within 30 ms makes one
+            # run. A canvas message is one change: its run is queued when it ends.
             self.queue.auto_queue("change", self._auto_prompt, targets, debounce=CHANGE_DEBOUNCE)
             self.run(1)
         else:
@@ -147,15 +150,35 @@ class Runner:
         return False
 
     def graph_changed(self, op: dict) -> None:
-        """An edit op of the graph: in Run (On Change), queue a run if it changed what runs."""
+        """An edit op of the graph: in Run (On Change), queue a run if it changed what runs.
+        Code edits are debounced (a burst of them makes one run); the ops of one canvas
+        message are one change, whose run is queued when the message ends (``canvas_edit``)."""
         if self.armed != "change" or op.get("op") == "set_ui" and "mode" not in op.get("ui", {}):
             return
+        if self._editing:
+            self._edited = True
+            return
+        self._queue_if_changed()
+
+    @contextmanager
+    def canvas_edit(self) -> Iterator[None]:
+        """The ops applied inside are one canvas action: its run (if what runs changed) is
+        queued at once at the end, without the debounce: nothing else belongs to it."""
+        self._editing, self._edited = True, False
+        try:
+            yield
+        finally:
+            edited, self._editing, self._edited = self._edited, False, False
+            if edited and self.armed == "change":
+                self._queue_if_changed(debounce=0)
+
+    def _queue_if_changed(self, debounce: float | None = None) -> None:
         projection = self.projection()
         if projection != self._projection:
             self._projection = projection
             prompt = self.graph.to_prompt()
             if self.validate(prompt, self.targets(prompt)):
-                self.queue.changed()
+                self.queue.changed(debounce=debounce)
 
     def projection(self) -> str:
         """What a run would execute, as text (see the module docstring)."""

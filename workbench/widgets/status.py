@@ -1,8 +1,9 @@
 """Live run status of one graph's nodes, from engine events only.
 
 ``RunStatus.on_event`` is called on the queue's worker thread for every event;
-it only records (under a lock) and asks for a flush. ``take()`` hands the
-changes since the last call to the sender, at most ~20 times a second.
+it only records (under a lock) and asks for a flush. ``take()`` and
+``take_outputs()`` hand the changes since the last call to the sender, each at
+most ~20 times a second.
 
 State: ``nodes`` (node id -> its status now: the last run's marks until a new run
 of this graph starts), ``dirty`` (ids changed since the last ``take``),
@@ -127,8 +128,8 @@ class RunStatus:
             self.stopped = {prompt_id}
         self.running = None
 
-    def take(self) -> tuple[dict | None, dict, dict]:
-        """(a ``status`` message or None, progress previews, outputs) changed since the last call."""
+    def take(self) -> tuple[dict | None, dict]:
+        """(a ``status`` message or None, progress previews) changed since the last call."""
         with self._lock:
             message = None
             if self.dirty or self.reset:
@@ -141,8 +142,13 @@ class RunStatus:
                 }
             self.dirty, self.reset = set(), False
             previews, self.previews = self.previews, {}
+            return message, previews
+
+    def take_outputs(self) -> dict:
+        """The ui outputs of the nodes that executed since the last call (node id -> ui)."""
+        with self._lock:
             outputs, self.outputs = self.outputs, {}
-            return message, previews, outputs
+            return outputs
 
     def snapshot(self) -> dict:
         """The whole status now (for a new view)."""

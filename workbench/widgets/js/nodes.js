@@ -197,5 +197,6 @@ export function ensurePreviewWidget(node, session) {
     },
   };
   node.addCustomWidget(widget);
+  node.wbPreview = widget; // for the overview (canvas.js)
   node.setSize([Math.max(node.size[0], 260), node.size[1] + 180]);
 }

@@ -20,8 +20,25 @@ export class QueuePanel {
     this.scroller.append(this.spacer, this.rows);
     this.el.append(this.title, this.scroller);
     parent.append(this.el);
-    this.scroller.addEventListener("scroll", () => this.draw());
+    // Where the list is scrolled to and how tall it is, kept from events: draw() never reads
+    // the layout, so a delta costs no forced layout of the notebook (it would, right after
+    // the other panels' writes).
+    this.top = 0;
+    this.height = 150;
+    this.scroller.addEventListener("scroll", () => {
+      this.top = this.scroller.scrollTop;
+      this.draw();
+    });
+    this.resizer = new ResizeObserver(([entry]) => {
+      this.height = entry.contentRect.height || 150;
+      this.draw();
+    });
+    this.resizer.observe(this.scroller);
     this.draw();
+  }
+
+  dispose() {
+    this.resizer.disconnect();
   }
 
   /** Apply one `queue` message: {added (each after a job id or first), changed, removed}. */
@@ -58,8 +75,8 @@ export class QueuePanel {
     const running = this.jobs.filter((j) => j.status === "running").length;
     this.title.textContent = `Queue: ${running} running, ${this.jobs.length - running} pending`;
     this.spacer.style.height = `${this.jobs.length * ROW}px`;
-    const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW) - 2);
-    const count = Math.ceil((this.scroller.clientHeight || 150) / ROW) + 4;
+    const first = Math.max(0, Math.floor(this.top / ROW) - 2);
+    const count = Math.ceil(this.height / ROW) + 4;
     this.rows.style.top = `${first * ROW}px`;
     this.rows.replaceChildren(
       ...this.jobs.slice(first, first + count).map((job) => {

@@ -23,13 +23,16 @@ export class Session {
     this.errors = new Map(); // kernel id -> {message, inputs}: validation or run errors
     this.previews = new Map(); // kernel id -> ImageBitmap[]
     this.texts = new Map(); // kernel id -> string[] (PreviewAny)
-    this.listeners = new Set(); // views: {onStatus, onQueue, onHistory, onErrors, onPreview}
+    this.listeners = new Set(); // views: {onStatus, onQueue, onHistory, onErrors, onPreview, onReconciled}
     this.seq = 0;
     this.applying = false; // kernel ops being applied: no diff
     this.pointerDown = 0;
     this.diffTimer = null;
     registerTypes(model.get("defs") || {}, this);
-    this.reconcile(model.get("snapshot") || { nodes: {} });
+    // The graph the widget came with (or the notebook saved), built once `initialize` has
+    // returned (anywidget allows it 2 s), unless the kernel's `state` came first.
+    this.reconciled = false;
+    setTimeout(() => this.reconciled || this.reconcile(model.get("snapshot") || { nodes: {} }));
     this.graph.onAfterChange = () => this.changed();
     this.graph.onNodeAdded = () => this.changed();
     this.graph.onNodeRemoved = () => this.changed();
@@ -52,11 +55,12 @@ export class Session {
 
   // --- canvas -> kernel ---
 
-  /** A user action may have changed the graph: diff soon, once the pointer is up. */
-  changed() {
+  /** A user action may have changed the graph: diff soon, once the pointer is up; `ended`:
+   * the action is over (the pointer went up), diff as soon as its event is handled. */
+  changed(ended = false) {
     if (this.applying) return;
     clearTimeout(this.diffTimer);
-    this.diffTimer = setTimeout(() => this.diff(), 16);
+    this.diffTimer = setTimeout(() => this.diff(), ended ? 0 : 16);
   }
 
   /** The node as the kernel's Graph holds it (what the canvas can represent of it). */
@@ -363,7 +367,9 @@ export class Session {
     }
     this.agree();
     this.redraw();
-    this.reconcileMs = performance.now() - started; // read by bench/editor.py
+    this.reconciled = true;
+    this.reconcileMs = (this.reconcileMs ?? 0) + performance.now() - started; // all; bench/editor.py
+    this.emit("onReconciled");
   }
 
   applyStatus(msg) {

@@ -1,7 +1,8 @@
 // One view of an editor model: a LiteGraph canvas on the session's graph, with the search box,
 // the queue, history, gallery and error panels. Sharp at any devicePixelRatio, resizable,
 // JupyterLab's shortcuts suppressed on it; `dispose()` stops its render loop.
-import { LGraphCanvas, LiteGraph } from "@comfyorg/litegraph";
+import { LiteGraph } from "@comfyorg/litegraph";
+import { WorkbenchCanvas } from "./canvas.js";
 import { ErrorPanel, Gallery, HistoryPanel, QueuePanel } from "./panels.js";
 import { SearchBox } from "./search.js";
 import { socketType } from "./nodes.js";
@@ -37,7 +38,7 @@ export class View {
     this.queue = new QueuePanel(panels, (job) => model.send({ type: "cancel", job }));
     this.history = new HistoryPanel(panels);
 
-    this.canvas = new LGraphCanvas(this.canvasEl, session.graph, { skip_render: false });
+    this.canvas = new WorkbenchCanvas(this.canvasEl, session.graph, { skip_render: false });
     this.canvas.allow_searchbox = false;
     this.canvas.show_info = false;
     this.canvas.onSelectionChange = () => session.selectionChanged(this.canvas);
@@ -45,13 +46,17 @@ export class View {
     this.search = new SearchBox(this.box, () => session.defs, (def, link) => this.addNode(def, link));
     this.canvasEl.addEventListener("litegraph:canvas", (e) => this.canvasEvent(e.detail));
     this.listeners = [];
-    this.listen(this.canvasEl, "pointerdown", () => (session.pointerDown += 1));
+    // LiteGraph handles the pointer in capture listeners on the canvas and stops the events
+    // there, so ours capture too: pointerdown on the canvas (after LiteGraph's), pointerup on
+    // the window (before LiteGraph's: acted on once the event has been handled).
+    this.listen(this.canvasEl, "pointerdown", () => (session.pointerDown += 1), true);
     this.listen(window, "pointerup", () => {
-      if (session.pointerDown) {
+      if (!session.pointerDown) return;
+      setTimeout(() => {
         session.pointerDown = 0;
-        session.changed();
-      }
-    });
+        session.changed(true); // the action is over: its edits go now, as one message
+      });
+    }, true);
     this.listen(this.canvasEl, "keydown", (e) => this.key(e));
     this.listen(this.canvasEl, "keyup", () => session.changed());
     this.listen(this.canvasEl, "pointermove", (e) => this.hover(e));
@@ -64,6 +69,7 @@ export class View {
       onErrors: (msg) => this.errors.show(msg),
       onPreview: (msg, buffers) => this.gallery.add(msg, buffers),
       onNotice: (text) => this.say(text),
+      onReconciled: () => this.fitted || this.resize(), // the first nodes: the graph in view
     };
     session.listeners.add(this.listener);
     // A new devicePixelRatio (browser zoom, another screen) does not always come with an
@@ -79,9 +85,9 @@ export class View {
     el.__wbView = this; // for tests and benchmarks: the canvas, the session
   }
 
-  listen(target, type, fn) {
-    target.addEventListener(type, fn);
-    this.listeners.push(() => target.removeEventListener(type, fn));
+  listen(target, type, fn, capture = false) {
+    target.addEventListener(type, fn, capture);
+    this.listeners.push(() => target.removeEventListener(type, fn, capture));
   }
 
   /** The canvas bitmap is CSS size × devicePixelRatio; LiteGraph draws in CSS pixels. */
@@ -226,6 +232,7 @@ export class View {
     for (const off of this.listeners) off();
     this.session.listeners.delete(this.listener);
     this.gallery.dispose();
+    this.queue.dispose();
     this.el.__wbView = null;
   }
 }
