@@ -280,8 +280,11 @@ def test_the_stop_button_while_waiting_on_a_background_job(kernel, tmp_path):
         job = wb.run(g, outputs=[f], wait=False)
     """)
     wait_for_file(tmp_path / "started")
+    # "waiting" is written from another thread once the cell is inside job.result(): a
+    # SIGINT before the wait began would interrupt the cell's own lines instead.
     msg_id = kernel.submit("""
-        open("waiting", "w").close()
+        import threading
+        threading.Timer(0.5, lambda: open("waiting", "w").close()).start()
         r = job.result()
         print(type(r).__name__, r.status)
     """)
