@@ -405,20 +405,21 @@ class _Patch:
         for name, value in links.items():
             self._link(node_id, name, value)
 
-    def _write_values(self, node_id, node, record, values: dict, controls: dict) -> None:
-        own_values, own_controls = {}, {}
-        for name, value in values.items():
-            origin = self.source.values.get((node_id, name))
+    def _own(self, node_id, changes: dict, origins: dict) -> dict:
+        """Of ``changes`` (name -> value), those the node's own widgets hold; the others
+        are written where they came from (a PrimitiveNode, a promoted widget)."""
+        own = {}
+        for name, value in changes.items():
+            origin = origins.get((node_id, name))
             if origin is None or origin[0] == "own":
-                own_values[name] = value
+                own[name] = value
             else:
                 self._set_at(origin, value)
-        for name, mode in controls.items():
-            origin = self.source.controls.get((node_id, name))
-            if origin is None or origin[0] == "own":
-                own_controls[name] = mode
-            else:
-                self._set_at(origin, mode)
+        return own
+
+    def _write_values(self, node_id, node, record, values: dict, controls: dict) -> None:
+        own_values = self._own(node_id, values, self.source.values)
+        own_controls = self._own(node_id, controls, self.source.controls)
         if not own_values and not own_controls:
             return
         spec, _ = _spec(record, self.registry)
