@@ -18,7 +18,8 @@ calls in flight that finished, ``backend.cancel()`` stops them. Per run:
   ``outcomes``: node id -> the outcome (or exception) of a call that finished
   in flight, until its node is staged again and takes it.
 - ``started``: nodes whose code started (for their timing, and to count them
-  as run if the run fails); ``requested``: the lazy inputs each node asked for;
+  as run if the run fails); ``early``: signature -> node, for nodes a remote
+  backend started ahead of their producers' end (``start_early``); ``requested``: the lazy inputs each node asked for;
   ``pending_subgraphs``: nodes waiting for the outputs of their expansion.
 
 A node's outputs are stored in the cache as soon as it finishes, and only
@@ -120,6 +121,8 @@ class Run:
         self.flying: dict[str, str] = {}
         self.outcomes: dict[str, Outcome | BaseException] = {}
         self.started: dict[str, float] = {}
+        self.early: dict[str, str] = {}
+        self.prestart = getattr(self.backend, "prestart", None)
         self.targets: set[str] = set()
         self.adopted = False  # signatures taken whole from the last run
         self._consumers: dict[str, set[str]] | None = None
@@ -359,6 +362,8 @@ class Run:
                 self.in_flight[node_id] = (self.list.add_external_block(node_id), key)
                 if key is not None and not info.type.is_async:
                     self.flying[key] = node_id
+                if self.prestart is not None:
+                    self.start_early(node_id)
                 return False
         elif type(outcome) is not Outcome:
             raise outcome
@@ -381,6 +386,28 @@ class Run:
         self.finish(info, outcome.outputs, outcome.ui)
         return True
 
+    def start_early(self, node_id: str) -> None:
+        """Start ahead the nodes waiting for ``node_id`` (in flight), and those waiting for
+        them, when every producer they read is at hand or in flight (see ``backends``)."""
+        pending, waiting, early = self.backend.pending, self.list.blocking, self.early
+        stack = [node_id]
+        while stack:
+            for consumer in waiting.get(stack.pop(), ()):
+                if consumer in self.started or consumer in self.values:
+                    continue
+                key = self.signatures.keys.get(consumer)
+                if key is None or key in early or key in self.flying or key in self.stored:
+                    continue  # started ahead already, or an identical node will do
+                info = self.info[consumer]
+                if info.lazy or hasattr(info.type.cls, "check_lazy_status"):
+                    continue
+                if not all(p in self.values or pending(p) is not None for p in info.producers):
+                    continue
+                call = NodeCall(consumer, info.type, self.input_values(info, pending=pending), None)
+                if self.prestart(call):
+                    early[key] = consumer
+                    stack.append(consumer)
+
     def wait_any(self) -> None:
         """Nothing can be staged while calls are in flight: wait (interruptibly) for one."""
         if not self.in_flight:
@@ -394,8 +421,13 @@ class Run:
                 self.outcomes[node_id] = outcome
                 release()
 
-    def input_values(self, info: NodeInfo, constants_only: bool = False) -> dict[str, list]:
-        """Every input as a list of values; missing links (unevaluated lazy ones) as [None]."""
+    def input_values(
+        self, info: NodeInfo, constants_only: bool = False, pending: Callable | None = None
+    ) -> dict[str, list]:
+        """Every input as a list of values; missing links (unevaluated lazy ones) as [None].
+
+        ``pending(producer)``: the outputs of a producer still in flight (an early start).
+        """
         values: dict[str, list] = {}
         requested = self.requested.get(info.id, ())
         at_hand = self.values
@@ -407,6 +439,8 @@ class Run:
                 values[name] = [None]
                 continue
             outputs = at_hand.get(producer)
+            if outputs is None and pending is not None:
+                outputs = pending(producer)
             values[name] = outputs[slot] if outputs is not None and slot < len(outputs) else [None]
         for name, value in info.inputs.items():
             if name not in values and (name in declared or name in raw):
@@ -602,5 +636,6 @@ class Run:
         """The run is over: the backend stops what is still in flight, if anything."""
         self.in_flight.clear()
         self.flying.clear()
+        self.early.clear()
         self.outcomes.clear()
         self.backend.end()

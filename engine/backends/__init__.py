@@ -38,6 +38,19 @@ every method below is called from that run's thread:
   the values of cached outputs still exist (a cache hit whose values are lost
   is computed again).
 
+Early starts (optional; the Dask backend has them). A backend with
+``pending(node_id)`` (the ``RemoteSlot``s a call in flight will fill, or None)
+and ``prestart(call)`` (True if it started the call) lets the scheduler start
+a node before its producers finish: when a call goes in flight, the nodes of
+the run waiting for it whose producers are all at hand or in flight, with no
+lazy inputs, are built with the pending outputs and prestarted, and so on down
+the chain. The scheduler still stages each of them and calls ``start(call)``
+once its producers have finished; ``start`` takes over the early call if the
+call is the same (same producer calls, same values), or else drops it and
+starts the call. Early calls never taken over are dropped by ``end()``. An
+early call whose producer turns out to have expanded or asked for lazy inputs
+does not run the node.
+
 Values. The scheduler never looks inside a node's outputs. A backend that keeps
 outputs elsewhere (on Dask workers) gives them back as ``RemoteSlot``
 placeholders; the scheduler caches them and hands them on, in the inputs of

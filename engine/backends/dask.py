@@ -22,6 +22,12 @@ locally (``engine/run.py``); a ready node becomes one task:
 - A node class with ``RUNS_IN_KERNEL = True`` (it reads or writes the
   kernel's files, shows UI: ``LoadImage``, ``SaveImage``, ``PreviewImage``)
   runs in the kernel, on a ``LocalBackend``, with its inputs fetched first.
+- A chain is submitted ahead (``pending``, ``prestart``: "Early starts" in
+  ``backends/__init__.py``): a node waiting for calls in flight goes to the
+  cluster with their futures as inputs, so Dask starts it when they finish,
+  without a round trip to the kernel per link. ``start`` takes the early task
+  over if the call is the same, else cancels it; on the worker, an early task
+  whose producer expanded or asked for lazy inputs returns None at once.
 - What the scheduler needs of a finished node comes back small: a plain
   result is known by its type (Dask reports it with the completion); the
   ``Report`` of a node with ui, an expansion, lazy inputs asked for or blocker
@@ -53,9 +59,14 @@ State (mutated from the run's thread unless said):
 - ``run``: the run in progress, None between runs (read by the progress handler);
 - ``_calls``: Dask key -> (NodeCall, future) of the calls in flight;
 - ``_done``: futures that finished (fed by Dask's callback thread);
+- ``_early``: node id -> ((what its call sent, its producers' keys), future) of
+  calls started ahead,
+  not taken over yet; ``_pending``: node id -> (future, output count) of every
+  call submitted this run (what ``pending`` gives);
 - ``_keys``: base key -> how many times it was submitted through this
   client, by any backend (the last ``KEEP_KEYS`` base keys; ``_SUBMITTED``);
-- ``kernel``: the ``LocalBackend`` for nodes that run in the kernel.
+- ``kernel``: the ``LocalBackend`` for nodes that run in the kernel;
+- ``_classes``: node class -> its ``PickledClass`` (pickled once, not per task).
 """
 
 from __future__ import annotations
@@ -74,7 +85,14 @@ from ..errors import InterruptProcessing, RemoteNodeError, full_name
 from . import NodeCall, Outcome, RemoteSlot, has_remote
 from .local import LocalBackend
 from .task import Report, TaskSpec, assemble, outputs_of, summary_of
-from .worker import PREVIEW_TOPIC, WorkbenchPlugin, decode_preview, interrupt_job, run_task
+from .worker import (
+    PREVIEW_TOPIC,
+    PickledClass,
+    WorkbenchPlugin,
+    decode_preview,
+    interrupt_job,
+    run_task,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +124,9 @@ class DaskBackend:
         self.topic = f"{PREVIEW_TOPIC}-{uuid.uuid4().hex[:12]}"
         self._calls: dict[str, tuple[NodeCall, Any]] = {}
         self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._early: dict[str, tuple[tuple, Any]] = {}
+        self._pending: dict[str, tuple[Any, int]] = {}
+        self._classes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._keys: OrderedDict[str, int] = _SUBMITTED.setdefault(self.client, OrderedDict())
         self._context: Any = None
         self.client.register_plugin(WorkbenchPlugin())
@@ -143,36 +164,63 @@ class DaskBackend:
         return self.kernel.await_now(coroutine)
 
     def start(self, call: NodeCall) -> Outcome | None:
-        node_type = call.type
-        if getattr(node_type.cls, "RUNS_IN_KERNEL", False):
+        if getattr(call.type.cls, "RUNS_IN_KERNEL", False):
             if has_remote(call.inputs.values()):
                 call.inputs = self._fetch_inputs(call.inputs)
             return self.kernel.start(call)
-        run, node_id = self.run, call.node_id
-        producers: list = []
-        positions: dict[str, int] = {}
-        inputs: dict[str, Any] = {}
-        for name, value in call.inputs.items():
-            if type(value) is RemoteSlot:
-                index = positions.get(value.ref.key)
-                if index is None:
-                    index = positions[value.ref.key] = len(producers)
-                    producers.append(value.ref)
-                inputs[name] = (index, value.slot)
-            else:
-                inputs[name] = value
-        spec = TaskSpec.of(call, run, inputs, self.context(), self.topic)
+        sent, producers = _sent(call.inputs)
+        early = self._early.pop(call.node_id, None)
+        if early is not None:
+            if _same(early[0], sent, producers):
+                future = early[1]
+                self._calls[future.key] = (call, future)
+                if future.done():  # its completion was dropped by wait_any: report it now
+                    self._done.put(future)
+                return None
+            self.client.cancel([early[1]])
+        future = self._submit(call, sent, producers)
+        self._calls[future.key] = (call, future)
+        return None
+
+    def prestart(self, call: NodeCall) -> bool:
+        """Submit ``call`` ahead of its producers' end (see the module docstring)."""
+        if getattr(call.type.cls, "RUNS_IN_KERNEL", False):
+            return False
+        sent, producers = _sent(call.inputs)
+        try:
+            future = self._submit(call, sent, producers)
+        except TypeError:  # cannot travel: ``start`` says so when the node is due
+            return False
+        self._early[call.node_id] = ((sent, tuple(f.key for f in producers)), future)
+        return True
+
+    def pending(self, node_id: str) -> list[RemoteSlot] | None:
+        """The outputs a call submitted this run will have, as ``RemoteSlot``s."""
+        submitted = self._pending.get(node_id)
+        if submitted is None:
+            return None
+        future, width = submitted
+        return [RemoteSlot(future, i) for i in range(width)]
+
+    def _submit(self, call: NodeCall, sent: dict, producers: list) -> Any:
+        node_type, node_id, run = call.type, call.node_id, self.run
+        spec = TaskSpec.of(call, run, sent, self.context(), self.topic)
         key = self.key(node_type.name, run.signatures.get(node_id))
         try:
+            spec.cls = self._classes.get(spec.cls) or self._pickle(spec.cls)
             future = self.client.submit(run_task, spec, *producers, key=key)
         except Exception as exc:  # a value that cannot be pickled: say which node's
             raise TypeError(
                 f"node {node_id} ({node_type.name}) cannot be sent to the Dask workers: one "
                 f"of its input values (or its class) cannot be pickled ({_cause(exc)})"
             ) from exc
-        self._calls[key] = (call, future)
+        self._pending[node_id] = (future, len(node_type.return_types))
         future.add_done_callback(self._done.put)
-        return None
+        return future
+
+    def _pickle(self, cls: type) -> PickledClass:
+        pickled = self._classes[cls] = PickledClass(cls)
+        return pickled
 
     def context(self) -> Any:
         """The registry's context factory, checked once per run to travel to workers."""
@@ -263,12 +311,16 @@ class DaskBackend:
         )
 
     def cancel(self) -> None:
-        if self._calls:
-            futures = [future for _, future in self._calls.values()]
-            self._calls.clear()
+        futures = [future for _, future in self._calls.values()]
+        early = [future for _, future in self._early.values()]
+        self._calls.clear()
+        self._early.clear()
+        self._pending.clear()
+        if futures or early:
             try:
-                self.client.run(interrupt_job, self.run.prompt_id, self.grace, wait=False)
-                self.client.cancel(futures)
+                if futures:  # early tasks not taken over wait for these: they never start
+                    self.client.run(interrupt_job, self.run.prompt_id, self.grace, wait=False)
+                self.client.cancel(futures + early)
             except Exception:  # a cluster gone: nothing left to stop
                 log.exception("could not cancel the run's tasks on the Dask cluster")
         while not self._done.empty():
@@ -348,6 +400,44 @@ class DaskBackend:
             if preview is not None:
                 data["preview"] = preview
         run.emit_progress(data)
+
+
+def _sent(inputs: dict) -> tuple[dict, list]:
+    """A call's inputs as its task gets them: each ``RemoteSlot`` becomes ``(producer
+    index, slot)``; and the producers' futures, in that order."""
+    producers: list = []
+    positions: dict[str, int] = {}
+    sent: dict[str, Any] = {}
+    for name, value in inputs.items():
+        if type(value) is RemoteSlot:
+            index = positions.get(value.ref.key)
+            if index is None:
+                index = positions[value.ref.key] = len(producers)
+                producers.append(value.ref)
+            sent[name] = (index, value.slot)
+        else:
+            sent[name] = value
+    return sent, producers
+
+
+def _same(early: tuple, sent: dict, producers: list) -> bool:
+    """Whether an early call (its ``_sent`` and producer keys) sent what ``sent`` and
+    ``producers`` would: the same producer tasks and slots, the same value objects
+    (compared by identity: values need not support ``==``)."""
+    early, keys = early
+    if early.keys() != sent.keys() or keys != tuple(future.key for future in producers):
+        return False
+    for name, value in sent.items():
+        other = early[name]
+        if type(value) is tuple or type(other) is tuple:
+            same = value == other
+        else:
+            same = len(value) == len(other) and all(
+                a is b for a, b in zip(value, other, strict=True)
+            )
+        if not same:
+            return False
+    return True
 
 
 def _cause(exc: BaseException) -> str:

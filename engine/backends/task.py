@@ -5,7 +5,9 @@ describes, with the outputs of ``producers`` (results of earlier calls) as
 inputs where the spec says so. It returns the node's outputs as a plain
 ``list`` (one list of values per slot), or a ``Report`` when the scheduler
 must see something: ``ui``, an expansion, lazy inputs asked for, blocker
-messages. A node's exception becomes a ``RemoteNodeError`` (plain data: it
+messages; or None, without running the node, when a producer gave no outputs
+(it expanded or asked for lazy inputs: only an early start, in
+``backends/__init__.py``, meets that). A node's exception becomes a ``RemoteNodeError`` (plain data: it
 unpickles anywhere); ``InterruptProcessing`` stays what it is.
 
 ``host`` serves the node's progress channel (``emit_progress``,
@@ -140,13 +142,20 @@ def summary_of(result: Any) -> Report | None:
     return Report(outputs, result.ui, result.expanding, result.needed, result.blocked)
 
 
-def run_call(state: NodeState, host: Any, spec: TaskSpec, producers: tuple | list) -> list | Report:
+def run_call(
+    state: NodeState, host: Any, spec: TaskSpec, producers: tuple | list
+) -> list | Report | None:
     """Run the node call ``spec`` describes (see the module docstring)."""
     state.check(spec.job)
     inputs: dict[str, list] = {}
     for name, value in spec.inputs.items():
         if type(value) is tuple:
-            outputs = outputs_of(producers[value[0]])
+            result = producers[value[0]]
+            if type(result) is Report and (result.expanding or result.outputs is None):
+                # Only a call started early meets this (its producer expanded or asked for
+                # lazy inputs): the node must not run; the scheduler calls it again.
+                return None
+            outputs = outputs_of(result)
             inputs[name] = outputs[value[1]] if value[1] < len(outputs) else [None]
         else:
             inputs[name] = value

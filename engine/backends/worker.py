@@ -18,8 +18,11 @@ so it reaches a task that is running. Progress goes to the kernel with
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from typing import Any
 
+import cloudpickle
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -83,6 +86,43 @@ class _Host:
             get_worker().log_event(self.spec.topic, message)
         except TypeError:  # not msgpack data: it cannot leave the worker
             logger.warning("node %s: event %r is not plain data, not sent", self.spec.node_id, type)
+
+
+class PickledClass:
+    """A node class pickled once in the kernel, for every task of it.
+
+    A class defined in a notebook cell pickles by value, which costs a
+    millisecond per task: each task carries these bytes instead, and each
+    process makes the class from them once (``load_class``).
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, cls: type):
+        self.data = cloudpickle.dumps(cls)
+
+    def __reduce__(self):
+        return (load_class, (self.data,))
+
+
+KEEP_CLASSES = 256
+_classes: OrderedDict[bytes, type] = OrderedDict()  # this process's, most recent last
+_classes_lock = threading.Lock()
+
+
+def load_class(data: bytes) -> type:
+    """The class ``PickledClass`` pickled, made once per process (the same object after)."""
+    with _classes_lock:
+        cls = _classes.get(data)
+        if cls is not None:
+            _classes.move_to_end(data)
+            return cls
+    cls = cloudpickle.loads(data)
+    with _classes_lock:
+        _classes[data] = cls
+        while len(_classes) > KEEP_CLASSES:
+            _classes.popitem(last=False)
+    return cls
 
 
 def _number(value: Any) -> float | int | None:

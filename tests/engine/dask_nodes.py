@@ -273,6 +273,64 @@ class Fail:
         raise ValueError(f"cannot take {value}")
 
 
+class Gate:
+    """Reports one tick, then waits (up to a minute, checking interrupts) for the Dask
+    ``Event`` named ``name``; outputs ``value``."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"name": ("STRING", {}), "value": _int()}}
+
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    def run(self, name, value):
+        from distributed import Event
+
+        progress.update(0, 1)
+        event = Event(name)
+        deadline = time.monotonic() + 60
+        while not event.wait(timeout=0.05):
+            progress.check_interrupted()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gate {name} was never opened")
+        return (value,)
+
+
+class Expander:
+    """Expands into ``Add(value, 1)``."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": _int()}}
+
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    def run(self, value):
+        from engine.graph import GraphBuilder
+
+        graph = GraphBuilder()
+        added = graph.node("Add", a=value, b=1)
+        return {"result": (added.out(0),), "expand": graph.finalize()}
+
+
+class Record:
+    """Appends ``repr(value)`` as a line to the file ``path``; outputs ``value``."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("*",), "path": ("STRING", {})}}
+
+    RETURN_TYPES = ("*",)
+    FUNCTION = "run"
+
+    def run(self, value, path):
+        with open(path, "a") as f:
+            f.write(f"{value!r}\n")
+        return (value,)
+
+
 def loads(dask_worker=None) -> int:
     """``LOADS`` of this process (for ``client.run``)."""
     return LOADS[0]
@@ -297,6 +355,9 @@ def make_registry() -> NodeRegistry:
         UseModel,
         ReadFile,
         Fail,
+        Gate,
+        Expander,
+        Record,
     ):
         registry.register(cls)
     return registry

@@ -166,6 +166,31 @@ def test_a_function_defined_in_a_cell_runs_on_the_workers(ex):
     assert ex.get_output("w")[0] != os.getpid()
 
 
+def test_a_class_defined_in_a_cell_is_pickled_once_not_per_task(ex, monkeypatch):
+    import engine.backends.dask as dask_backend
+
+    made = []
+
+    class Counted(dask_backend.PickledClass):
+        def __init__(self, cls):
+            made.append(cls)
+            super().__init__(cls)
+
+    monkeypatch.setattr(dask_backend, "PickledClass", Counted)
+
+    @node
+    def triple(x: int = 0) -> int:
+        return 3 * x
+
+    ex.registry.register(triple)
+    for start in (0, 10):
+        prompt = {str(i): n("triple", x=start + i) for i in range(10)}
+        r = run(ex, prompt)
+        assert r.status == "success", r.error
+        assert [ex.get_output(str(i))[0] for i in range(10)] == [3 * (start + i) for i in range(10)]
+    assert [cls.__name__ for cls in made] == ["triple"]
+
+
 def test_a_node_instance_is_kept_per_worker(dask_client):
     backend = DaskBackend(dask_client, grace=0.5)
     ex = Executor(dask_nodes.make_registry(), cache="none", backend=backend)
@@ -209,6 +234,82 @@ def test_a_node_event_reaches_the_kernel(ex):
     r = run(ex, {"hello": n("Announce", text="hi")})
     assert r.status == "success", r.error
     assert events == [{"text": "hi", "node": "hello", "prompt_id": r.prompt_id, **events[0]}]
+
+
+# --- chains submitted ahead ------------------------------------------------------------------
+
+
+def tasks_named(client, prefix: str) -> list[str]:
+    """The keys of the tasks the Dask scheduler has yet to run that start with ``prefix``
+    (not those in memory: other tests' executors may still hold theirs)."""
+
+    def keys(dask_scheduler=None):
+        return sorted(
+            str(key)
+            for key, task in dask_scheduler.tasks.items()
+            if str(key).startswith(prefix) and task.state in ("waiting", "queued", "processing")
+        )
+
+    return client.run_on_scheduler(keys)
+
+
+def gated_chain(gate: str, path) -> dict:
+    return {
+        "gate": n("Gate", name=gate, value=1),
+        "add": n("Add", a=link("gate"), b=1),
+        "record": n("Record", value=link("add"), path=str(path)),
+    }
+
+
+def test_a_chain_is_on_the_cluster_before_its_first_node_ends(ex, dask_client, tmp_path):
+    from distributed import Event
+
+    gate = uuid.uuid4().hex
+    started = threading.Event()
+    ex.subscribe(lambda e: started.set() if e.type == "progress" else None)
+    running = in_background(lambda: run(ex, gated_chain(gate, tmp_path / "log")))
+    assert started.wait(60), "the gate did not start"
+    # The kernel has sent the whole chain: Dask starts each link as the one before ends.
+    assert len(tasks_named(dask_client, "Add-")) == 1
+    assert len(tasks_named(dask_client, "Record-")) == 1
+    Event(gate, client=dask_client).set()
+    running["thread"].join(60)
+    r = running["result"]
+    assert r.status == "success", r.error
+    assert r.executed == {"gate", "add", "record"}
+    assert ex.get_output("record")[0] == 2
+    assert (tmp_path / "log").read_text() == "2\n"  # the node ran once
+
+
+def test_an_early_start_after_an_expansion_does_not_run_the_node(ex, tmp_path):
+    log = tmp_path / "log"
+    prompt = {
+        "expand": n("Expander", value=5),
+        "record": n("Record", value=link("expand"), path=str(log)),
+    }
+    r = run(ex, prompt)
+    assert r.status == "success", r.error
+    assert ex.get_output("record")[0] == 6
+    # Its early task got the expansion, not a value: it did nothing; the node ran once.
+    assert log.read_text() == "6\n"
+
+
+def test_after_an_interrupt_no_node_started_ahead_runs(ex, dask_client, tmp_path):
+    from distributed import Event
+
+    gate = uuid.uuid4().hex
+    started = threading.Event()
+    ex.subscribe(lambda e: started.set() if e.type == "progress" else None)
+    running = in_background(lambda: run(ex, gated_chain(gate, tmp_path / "log")))
+    assert started.wait(60), "the gate did not start"
+    ex.interrupt()
+    running["thread"].join(60)
+    assert running["result"].status == "interrupted"
+    assert wait_until(lambda: not tasks_named(dask_client, "Record-"))
+    Event(gate, client=dask_client).set()
+    assert not (tmp_path / "log").exists()
+    r = run(ex, {"after": n("Add", a=1, b=2)})
+    assert r.status == "success"
 
 
 # --- errors, interrupts, faults ---------------------------------------------------------------
