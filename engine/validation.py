@@ -393,9 +393,16 @@ class _Validator:
             )
         source = self._link_source(value)
         if source is None:
+            linked = value[0]
+            if isinstance(linked, int) and not isinstance(linked, bool):
+                linked = str(linked)
+            if isinstance(linked, str) and linked in self.prompt:
+                reason = f"the slot {_text(value[1])} is not an integer"
+            else:
+                reason = f"node {_text(value[0])} is not in the prompt"
             return None, error(
                 "bad_linked_input",
-                "Bad linked input: the linked node does not exist or the slot is not an integer",
+                f"Bad linked input: {reason}",
                 f"{name}, {_text(value)}",
                 input_name=name,
                 input_config=declared.config,

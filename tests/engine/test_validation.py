@@ -294,6 +294,20 @@ def test_node_error(reg, prompt, outputs, error_type, node_id, input_name):
         assert input_name in [e["extra_info"].get("input_name") for e in matching]
 
 
+@pytest.mark.parametrize(
+    ("link", "says"),
+    [
+        (["9", 0], "Bad linked input: node '9' is not in the prompt"),
+        ([9, 0], "Bad linked input: node 9 is not in the prompt"),
+        (["1", "first"], "Bad linked input: the slot 'first' is not an integer"),
+    ],
+)
+def test_a_bad_link_says_what_is_wrong_with_it(reg, link, says):
+    v = validate_prompt({"1": const(1), "2": sink(link)}, reg)
+    (e,) = v.node_errors["2"]["errors"]
+    assert e["message"] == says
+
+
 # --- prompts that are valid --------------------------------------------------
 
 # fmt: off
