@@ -19,8 +19,9 @@ calls in flight that finished, ``backend.cancel()`` stops them. Per run:
   in flight, until its node is staged again and takes it.
 - ``started``: nodes whose code started (for their timing, and to count them
   as run if the run fails); ``early``: signature -> node, for nodes a remote
-  backend started ahead of their producers' end (``start_early``); ``requested``: the lazy inputs each node asked for;
-  ``pending_subgraphs``: nodes waiting for the outputs of their expansion.
+  backend started ahead of their producers' end (``start_early``);
+  ``requested``: the lazy inputs each node asked for; ``pending_subgraphs``:
+  nodes waiting for the outputs of their expansion.
 
 A node's outputs are stored in the cache as soon as it finishes, and only
 then: a failing or interrupted node leaves no entry, and every node that

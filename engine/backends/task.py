@@ -7,8 +7,9 @@ inputs where the spec says so. It returns the node's outputs as a plain
 must see something: ``ui``, an expansion, lazy inputs asked for, blocker
 messages; or None, without running the node, when a producer gave no outputs
 (it expanded or asked for lazy inputs: only an early start, in
-``backends/__init__.py``, meets that). A node's exception becomes a ``RemoteNodeError`` (plain data: it
-unpickles anywhere); ``InterruptProcessing`` stays what it is.
+``backends/__init__.py``, meets that). A node's exception becomes a
+``RemoteNodeError`` (plain data: it unpickles anywhere); ``InterruptProcessing``
+stays what it is.
 
 ``host`` serves the node's progress channel (``emit_progress``,
 ``emit_event``, ``check_interrupted``, ``display_node``). ``state`` is a
