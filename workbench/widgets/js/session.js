@@ -8,6 +8,7 @@
 // node by node: nothing is rebuilt, selection and viewport stay.
 import { LGraph, LiteGraph } from "@comfyorg/litegraph";
 import { CONTROL_SUFFIX, ensurePreviewWidget, missingNode, registerTypes } from "./nodes.js";
+import { mark } from "./timing.js";
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 const isLink = (v) => Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && Number.isInteger(v[1]);
@@ -331,6 +332,7 @@ export class Session {
 
   /** Make the canvas show the kernel's graph `snapshot`, changing only what differs. */
   reconcile(snapshot) {
+    mark("reconcile-start");
     const started = performance.now();
     const nodes = snapshot?.nodes || {};
     this.applying = true;
@@ -369,6 +371,7 @@ export class Session {
     this.redraw();
     this.reconciled = true;
     this.reconcileMs = (this.reconcileMs ?? 0) + performance.now() - started; // all; bench/editor.py
+    mark("reconcile-end");
     this.emit("onReconciled");
   }
 
