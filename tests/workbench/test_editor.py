@@ -457,6 +457,21 @@ def test_run_selected_runs_only_that_branch(wb):
     assert editor.run_selected() is None
 
 
+def test_no_control_of_the_editor_has_a_description(wb):
+    """JupyterLab typesets a control's description as LaTeX: the first one on a page loads
+    MathJax, ~0.2 s of the first editor's load. Labels are HTML widgets instead."""
+    import ipywidgets
+    from ipywidgets.widgets.widget_description import DescriptionWidget
+
+    bar = wb.editor(chain(wb)).children[0].children
+    typeset = [  # a Button's description is its text, never typeset
+        c.description
+        for c in bar
+        if isinstance(c, DescriptionWidget) and not isinstance(c, ipywidgets.Button)
+    ]
+    assert len(typeset) >= 2 and not any(typeset)  # the batch count and the mode
+
+
 def test_the_static_picture_is_an_svg_of_the_graph_with_missing_nodes_marked(wb):
     g = chain(wb)
     g.apply({"op": "add_node", "id": "9", "class_type": "FromAPackWeLack", "inputs": {"a": 1}})

@@ -34,10 +34,12 @@ class Editor(w.VBox):
         self.run_button = w.Button(
             description="Run", icon="play", button_style="primary", tooltip="Run (Ctrl+Enter)"
         )
+        # Its label is an HTML widget, not a ``description``: JupyterLab typesets every
+        # description as LaTeX, and the first one on a page loads MathJax (~0.2 s).
+        self.batch_label = w.HTML("batch", layout=w.Layout(margin="0 0 0 8px"))
         self.batch_count = w.BoundedIntText(
-            value=1, min=1, max=limit, description="batch", layout=w.Layout(width="130px")
+            value=1, min=1, max=limit, layout=w.Layout(width="90px")
         )
-        self.batch_count.style.description_width = "40px"
         self.mode = w.Dropdown(options=MODE_OPTIONS, value="run", layout=w.Layout(width="160px"))
         self.run_selected_button = w.Button(
             description="Run selected", tooltip="Run the selected nodes' branches only (Alt+Enter)"
@@ -71,6 +73,7 @@ class Editor(w.VBox):
         bar = w.HBox(
             [
                 self.run_button,
+                self.batch_label,
                 self.batch_count,
                 self.mode,
                 self.run_selected_button,
