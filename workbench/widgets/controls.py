@@ -7,7 +7,7 @@ Clear pending. The queue panel, the gallery and the error panel are part of
 the canvas widget (they follow queue deltas, see ``docs/editor-protocol.md``).
 
 Outside a widget frontend (nbconvert, GitHub) the editor shows a static SVG of
-the graph (``text/html`` in its display data).
+the graph (``image/svg+xml`` in its display data, see ``svg.py``).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class Editor(w.VBox):
         else:
             metadata = None
         data = dict(data or {})
-        data["text/html"] = graph_svg(self.canvas.snapshot.get("nodes", {}), self.canvas.defs)
+        data["image/svg+xml"] = graph_svg(self.canvas.snapshot.get("nodes", {}), self.canvas.defs)
         return (data, metadata) if metadata is not None else data
 
     def close(self) -> None:
