@@ -172,7 +172,8 @@ MESSAGES = """(started) => {
   for (const m of mine) {
     const kind = m.msg.header.msg_type === 'status'
       ? 'status ' + m.msg.content.execution_state : m.msg.header.msg_type;
-    const k = (kinds[kind] ??= {count: 0, bytes: 0, first: m.t, last: m.t, biggest: 0});
+    const k = (kinds[kind] ??= {count: 0, bytes: 0, first: m.t, last: m.t, biggest: 0,
+      sent: Date.parse(m.msg.header.date) - performance.timeOrigin});
     k.count += 1; k.bytes += size(m); k.last = m.t; k.biggest = Math.max(k.biggest, size(m));
   }
   const marks = {};
@@ -218,8 +219,9 @@ def breakdown(page: Page, started: float, done: float) -> None:
     print(
         f"  messages: {opens} comm_open, {size('comm_open')} (largest"
         f" {size('comm_open', 'biggest')}) received {at('comm_open')}-{at('comm_open', 'last')};"
-        f" execute_result {size('execute_result')} at {at('execute_result')}; kernel idle at"
-        f" {at('status idle')}"
+        f" execute_result {size('execute_result')} sent at {at('execute_result', 'sent')},"
+        f" received {at('execute_result')}; kernel idle sent at {at('status idle', 'sent')},"
+        f" received {at('status idle')}"
     )
     marks = {name: t - started for name, t in seen["marks"].items()}
     events = [
