@@ -22,6 +22,7 @@ from workbench import Workbench
 from workbench.widgets import Editor
 from workbench.widgets.defs import node_defs
 from workbench.widgets.previews import MAX_SIDE, encode, output_images, to_pil
+from workbench.widgets.protocol import PROTOCOL
 from workbench.widgets.queue_view import QueueView
 from workbench.widgets.status import RunStatus
 
@@ -92,9 +93,9 @@ def chain(wb, seed_policy=None):
 def test_a_new_view_gets_the_whole_graph_and_code_nodes_get_positions(wb):
     g = chain(wb)
     canvas = Canvas(wb.editor(g))
-    canvas.say(type="hello", protocol=1)
+    canvas.say(type="hello", protocol=PROTOCOL)
     state = canvas.of("state", canvas.flush())[0]
-    assert state["protocol"] == 1
+    assert state["protocol"] == PROTOCOL == 2
     nodes = state["graph"]["nodes"]
     assert list(nodes) == ["number_1", "noisy_1", "show_1"]
     assert nodes["noisy_1"]["inputs"] == {"x": ["number_1", 0], "seed": 5}
@@ -121,9 +122,40 @@ def test_the_canvas_widget_opens_with_the_graph_and_a_view_gets_it_as_it_is_now(
     assert state["defs"]["noisy"]["inputs"][0]["name"] == "x"
     canvas = Canvas(editor)
     g.node("noisy_1").set(seed=9)  # just now: the snapshot trait is not written yet
-    canvas.say(type="hello", protocol=1)
+    canvas.say(type="hello", protocol=PROTOCOL, revision=state["snapshot"]["revision"])
     (hello,) = canvas.of("state", canvas.flush())
     assert hello["graph"]["nodes"]["noisy_1"]["inputs"]["seed"] == 9
+
+
+def test_a_view_that_has_the_graph_is_not_sent_it_again(wb):
+    g = chain(wb)
+    canvas = Canvas(wb.editor(g))
+    built = canvas.widget.snapshot["revision"]  # the canvas built the snapshot it came with
+    canvas.say(type="hello", protocol=PROTOCOL, revision=built)
+    (state,) = canvas.of("state", canvas.flush())
+    assert state["graph"] is None and state["status"] is not None
+    canvas.say(type="hello", protocol=PROTOCOL, revision=None)  # built nothing yet
+    assert canvas.of("state", canvas.flush())[0]["graph"]["nodes"].keys() == g.state().keys()
+    # Any change since (in code, or the canvas's own edit): the graph, at its new revision.
+    for change in (
+        lambda: g.node("noisy_1").set(seed=9),
+        lambda: canvas.say(
+            type="edit", seq=1, ops=[{"op": "set_inputs", "id": "noisy_1", "inputs": {"seed": 3}}]
+        ),
+    ):
+        change()
+        canvas.say(type="hello", protocol=PROTOCOL, revision=built)
+        (state,) = canvas.of("state", canvas.flush())
+        assert (
+            state["graph"]["nodes"]["noisy_1"]["inputs"]["seed"]
+            == g.state()["noisy_1"]["inputs"]["seed"]
+        )
+        assert state["graph"]["revision"] > built
+        built = state["graph"]["revision"]  # what the canvas now has
+    canvas.widget._save_snapshot()  # the trait, written after a quiet half second
+    assert canvas.widget.snapshot["revision"] == built
+    canvas.say(type="hello", protocol=PROTOCOL, revision=built)
+    assert canvas.of("state", canvas.flush())[0]["graph"] is None
 
 
 def test_canvas_edits_change_the_graph_once_and_are_not_echoed(wb):

@@ -6,7 +6,6 @@ import { WorkbenchCanvas } from "./canvas.js";
 import { ErrorPanel, Gallery, HistoryPanel, QueuePanel } from "./panels.js";
 import { SearchBox } from "./search.js";
 import { socketType } from "./nodes.js";
-import { PROTOCOL } from "./protocol.js";
 
 LiteGraph.saveViewportWithGraph = false; // panning is not an edit
 LiteGraph.release_link_on_empty_shows_menu = false; // our search box instead
@@ -84,7 +83,7 @@ export class View {
       this.resize(Math.round(entry.contentRect.width), Math.round(entry.contentRect.height));
     });
     this.resizer.observe(this.box); // calls back once the box is laid out
-    model.send({ type: "hello", protocol: PROTOCOL }); // the kernel answers with the whole state
+    model.send(session.hello()); // the kernel answers with the whole state
     el.__wbView = this; // for tests and benchmarks: the canvas, the session
   }
 
