@@ -55,6 +55,8 @@ function addWidget(node, input, changed) {
   return widget;
 }
 
+let building = null; // the node buildNode is building
+
 /** Build `node`'s sockets and widgets from `def` (a new node, before it joins a graph). */
 export function buildNode(node, def, session) {
   node.wbDef = def;
@@ -62,8 +64,9 @@ export function buildNode(node, def, session) {
   const changed = () => session.changed();
   // LiteGraph measures the whole node again after each socket and widget added
   // (expandToFitContent): five times for a node with two widgets, ~40% of building a graph.
-  // The node is measured once, when it is complete.
-  node.expandToFitContent = () => {};
+  // The node is measured once, when it is complete. (A flag outside the node: adding and
+  // deleting a property of its own would turn every node into a slow dictionary object.)
+  building = node;
   try {
     for (const input of def.inputs) {
       const type = socketType(input.type);
@@ -89,7 +92,7 @@ export function buildNode(node, def, session) {
       });
     }
   } finally {
-    delete node.expandToFitContent; // LGraphNode's again, for sockets added later
+    building = null;
   }
   node.size = node.computeSize();
   node.size[0] = Math.max(node.size[0], 240);
@@ -137,6 +140,10 @@ export function registerTypes(defs, session) {
       constructor(title) {
         super(title, def.name);
         buildNode(this, def, session);
+      }
+
+      expandToFitContent() {
+        if (building !== this) super.expandToFitContent();
       }
     }
     WorkbenchNode.title = def.display_name || def.name;
