@@ -88,11 +88,12 @@ def _timed(owner, attr, name):
 def _first_editor(*args, **kwargs):
     start = _t.time()
     import ipywidgets as _w
+    from workbench.graph import Graph as _G
     from workbench.widgets import controls as _c, editor as _e
     _marks.append(("import", start * 1000, _t.time() * 1000))
     for owner, attr, name in [(_c.Editor, "__init__", "Editor()"),
             (_e.GraphEditor, "__init__", "GraphEditor()"), (_e, "node_defs", "defs"),
-            (_e, "_snapshot", "snapshot"), (_e, "_place_new", "layout"),
+            (_G, "state", "graph state"), (_e, "_place_new", "layout"),
             (_w.Widget, "open", "comm_open"), (_c.Editor, "_repr_mimebundle_", "display data"),
             (_c, "graph_svg", "SVG")]:
         if hasattr(owner, attr):
@@ -212,7 +213,8 @@ def breakdown(page: Page, started: float, done: float) -> None:
         f"  kernel: request sent at {seen['sent'] - started:.0f}, cell run"
         f" {spans.get('cell', [0])[0]:.0f}-{spans.get('cell end', [0])[0]:.0f}: import"
         f" {took('import')}, Editor() {took('Editor()')} (defs {took('defs')}, layout"
-        f" {took('layout')}, snapshot {took('snapshot')}, {opens} comm_opens {took('comm_open')}),"
+        f" {took('layout')}, graph state {took('graph state')}, {opens} comm_opens"
+        f" {took('comm_open')}),"
         f" display data {took('display data')} (SVG {took('SVG')}); full garbage collections"
         f" {took('full gc')}"
     )
