@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from xml.etree import ElementTree
 
 import pytest
@@ -364,6 +365,31 @@ def test_queue_panel_gets_deltas_of_a_thousand_jobs(wb):
     gate.set()
     wb.queue.join(timeout=60)
     assert view.delta()["removed"] == [first.id]
+
+
+def test_a_job_that_starts_while_the_queue_is_read_is_in_the_delta():
+    class Queue:
+        """Its one job starts (pending -> running) right after the first look at it."""
+
+        def __init__(self):
+            self.job = SimpleNamespace(id="j1", number=1, status="pending")
+            self.looks = 0
+
+        def _started(self) -> bool:
+            self.looks += 1
+            if self.looks > 1:
+                self.job.status = "running"
+            return self.looks > 1
+
+        def running(self):
+            return self.job if self._started() else None
+
+        def pending(self):
+            return [] if self._started() else [self.job]
+
+    delta = QueueView(Queue()).delta()
+    assert delta is not None
+    assert delta["added"] == [{"id": "j1", "number": 1, "status": "running", "after": None}]
 
 
 def test_run_on_change_queues_one_run_per_change_never_for_a_move(wb, monkeypatch):
