@@ -8,6 +8,11 @@ opens a notebook written for the occasion and measures, in the page:
 - load time of a 500- and a 2,000-node graph (built in an earlier cell): from running
   the cell that shows the editor until the canvas holds every node and has drawn a
   frame (goals ≤ 1 s, ≤ 3 s), and how much of it the canvas's own reconciles took;
+  then where that time went: the kernel's part (importing the widgets, building the
+  editor and its display data, full garbage collections), the messages (count, size,
+  arrival), the page's part (the editor's module, its graph, the first frame drawn, by
+  the User Timing marks of js/timing.js; JupyterLab's long tasks), and when the bench
+  itself saw the result (the rest is its polling through Playwright);
 - frame time while panning the 2,000-node graph with the mouse (all nodes in view, and
   at zoom 0.5): the median time the canvas spends drawing a frame, and the median
   interval between frames (goal ≤ 16 ms); and while zooming it with the wheel;
@@ -64,8 +69,51 @@ def grid(n, chains=25):
     return g
 """
 
+# Kernel-side timing for the load breakdown: each wrapped call appends (name, start, end) in
+# epoch ms to ``_marks``; the cell's start and end come from IPython's events. The widgets'
+# modules are imported (and their functions wrapped) by the first ``wb.editor`` call, as
+# without the timing: their import stays part of the first editor's load.
+TIMING = """\
+import time as _t
+_marks = []
+def _timed(owner, attr, name):
+    fn = getattr(owner, attr)
+    def timed(*args, **kwargs):
+        start = _t.time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _marks.append((name, start * 1000, _t.time() * 1000))
+    setattr(owner, attr, timed)
+def _first_editor(*args, **kwargs):
+    start = _t.time()
+    import ipywidgets as _w
+    from workbench.graph import Graph as _G
+    from workbench.widgets import controls as _c, editor as _e
+    _marks.append(("import", start * 1000, _t.time() * 1000))
+    for owner, attr, name in [(_c.Editor, "__init__", "Editor()"),
+            (_e.GraphEditor, "__init__", "GraphEditor()"), (_e, "node_defs", "defs"),
+            (_G, "state", "graph state"), (_e, "_place_new", "layout"),
+            (_w.Widget, "open", "comm_open"), (_c.Editor, "_repr_mimebundle_", "display data"),
+            (_c, "graph_svg", "SVG")]:
+        if hasattr(owner, attr):
+            _timed(owner, attr, name)
+    del wb.editor  # the wrapped classes time the next editors
+    return wb.editor(*args, **kwargs)
+wb.editor = _first_editor
+def _gc(phase, info, _start=[0.0]):
+    if phase == "start":
+        _start[0] = _t.time()
+    elif info["generation"] == 2:
+        _marks.append(("full gc", _start[0] * 1000, _t.time() * 1000))
+import gc as _gc_module
+_gc_module.callbacks.append(_gc)
+get_ipython().events.register("pre_run_cell", lambda *a: _marks.append(("cell", _t.time() * 1000, 0)))
+get_ipython().events.register("post_run_cell", lambda *a: _marks.append(("cell end", _t.time() * 1000, 0)))
+"""
+
 CELLS = [
-    SETUP + "g500, g2000 = grid(500), grid(2000)\n",
+    SETUP + TIMING + "g500, g2000 = grid(500), grid(2000)\n",
     "ed500 = wb.editor(g500, height=500)\ned500",
     "ed2000 = wb.editor(g2000, height=500)\ned2000",
     "gs = wb.graph()\nsw = gs.swatch(value=0)\ngs.PreviewImage(images=sw)\n"
@@ -102,11 +150,114 @@ def notebook(path: Path) -> None:
     )
 
 
+# Every kernel message the page sends or receives, with the time it was seen (sizes are
+# computed afterwards, not while the editor loads).
+WATCH_MESSAGES = """() => {
+  window.__msgs = []; window.__long = []; window.__seenAll = undefined;
+  if (window.__watching) return;
+  window.__watching = true;
+  new PerformanceObserver((list) => window.__long.push(...list.getEntries().map(
+    e => [e.startTime, e.duration]))).observe({type: 'longtask'});
+  const kernel = jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  kernel.anyMessage.connect((_, {msg, direction}) => window.__msgs.push({t: performance.now(), direction, msg}));
+}"""
+
+# The messages of the cell's execution, summed up per kind, and the editor's timing marks.
+MESSAGES = """(started) => {
+  const sent = window.__msgs.find(m => m.direction === 'send' && m.msg.header.msg_type === 'execute_request');
+  const id = sent.msg.header.msg_id;
+  const mine = window.__msgs.filter(m => m.direction === 'recv' && m.msg.parent_header?.msg_id === id);
+  const size = (m) => JSON.stringify(m.msg.content).length
+    + (m.msg.buffers || []).reduce((a, b) => a + (b.byteLength || 0), 0);
+  const kinds = {};
+  for (const m of mine) {
+    const kind = m.msg.header.msg_type === 'status'
+      ? 'status ' + m.msg.content.execution_state : m.msg.header.msg_type;
+    const k = (kinds[kind] ??= {count: 0, bytes: 0, first: m.t, last: m.t, biggest: 0,
+      sent: Date.parse(m.msg.header.date) - performance.timeOrigin});
+    k.count += 1; k.bytes += size(m); k.last = m.t; k.biggest = Math.max(k.biggest, size(m));
+  }
+  const marks = {};
+  for (const e of performance.getEntriesByType('mark')) {
+    if (e.name.startsWith('wb:') && e.startTime >= started) marks[e.name.slice(3)] ??= e.startTime;
+  }
+  return {sent: sent.t, kinds, marks, origin: performance.timeOrigin, long: window.__long,
+    seenAll: window.__seenAll};
+}"""
+
+
+def breakdown(page: Page, started: float, done: float) -> None:
+    """Print where the load's time went, in ms after the cell was run (kernel times are put
+    on the page's clock: one machine, one wall clock)."""
+    seen = page.page.evaluate(MESSAGES, started)
+    kernel = page.value(f"[m for m in _marks if m[1] >= {seen['origin'] + started!r}]")
+    page.kernel("_marks.clear()")
+    spans: dict[str, list[float]] = {}  # name -> [first start, last end, total ms, calls]
+    for name, start, end in kernel:
+        span = spans.setdefault(name, [start - seen["origin"] - started, 0.0, 0.0, 0])
+        span[1] = end - seen["origin"] - started
+        span[2] += end - start
+        span[3] += 1
+
+    def took(name: str) -> str:
+        return f"{spans[name][2]:.0f}" if name in spans else "-"
+
+    def at(kind: str, key: str = "first") -> str:
+        return f"{seen['kinds'][kind][key] - started:.0f}" if kind in seen["kinds"] else "-"
+
+    def size(kind: str, key: str = "bytes") -> str:
+        return f"{seen['kinds'][kind][key] / 1024:.0f} KB" if kind in seen["kinds"] else "-"
+
+    opens = seen["kinds"].get("comm_open", {}).get("count", 0)
+    print(
+        f"  kernel: request sent at {seen['sent'] - started:.0f}, cell run"
+        f" {spans.get('cell', [0])[0]:.0f}-{spans.get('cell end', [0])[0]:.0f}: import"
+        f" {took('import')}, Editor() {took('Editor()')} (defs {took('defs')}, layout"
+        f" {took('layout')}, graph state {took('graph state')}, {opens} comm_opens"
+        f" {took('comm_open')}),"
+        f" display data {took('display data')} (SVG {took('SVG')}); full garbage collections"
+        f" {took('full gc')}"
+    )
+    print(
+        f"  messages: {opens} comm_open, {size('comm_open')} (largest"
+        f" {size('comm_open', 'biggest')}) received {at('comm_open')}-{at('comm_open', 'last')};"
+        f" execute_result {size('execute_result')} sent at {at('execute_result', 'sent')},"
+        f" received {at('execute_result')}; kernel idle sent at {at('status idle', 'sent')},"
+        f" received {at('status idle')}"
+    )
+    marks = {name: t - started for name, t in seen["marks"].items()}
+    events = [
+        (marks.get("module-start"), "module evaluated", marks.get("module-end")),
+        (marks.get("initialize"), "initialize()", None),
+        (marks.get("reconcile-start"), "graph built", marks.get("reconcile-end")),
+        (marks.get("render"), "render()", None),
+        (marks.get("first-frame"), "first frame drawn", None),
+    ]
+    print(
+        "  page: "
+        + ", ".join(
+            f"{label} {t:.0f}" + (f"-{until:.0f}" if until is not None else "")
+            for t, label, until in sorted(e for e in events if e[0] is not None)
+        )
+        + f"; the bench saw every node at {seen['seenAll'] - started:.0f}, its frame at"
+        f" {done - started:.0f}"
+    )
+    print(
+        "  page's main thread busy ≥ 50 ms at: "
+        + ", ".join(f"{t - started:.0f}+{d:.0f}" for t, d in seen["long"] if t >= started)
+    )
+
+
 def load(page: Page, cell: int, editor: int, nodes: int) -> None:
     page.editor = editor
+    page.page.evaluate(WATCH_MESSAGES)
     started = page.page.evaluate("() => performance.now()")
     page.run_cell(cell)
-    page.wait_js(f"return view.session.byId.size >= {nodes};", timeout=120)
+    page.wait_js(
+        f"if (view.session.byId.size < {nodes}) return false;"
+        " window.__seenAll ??= performance.now(); return true;",
+        timeout=120,
+    )
     done = page.js(
         "return new Promise(r => requestAnimationFrame(() => requestAnimationFrame("
         "() => r(performance.now()))));"
@@ -116,6 +267,7 @@ def load(page: Page, cell: int, editor: int, nodes: int) -> None:
         f"load {nodes:5d} nodes: {done - started:7.0f} ms to the first frame "
         f"(canvas reconciles {reconcile:.0f} ms; goal ≤ {1000 if nodes <= 500 else 3000} ms)"
     )
+    breakdown(page, started, done)
 
 
 def pan(page: Page) -> None:

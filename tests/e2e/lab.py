@@ -31,6 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--js-flags=--allow-natives-syntax",  # V8's %HasFastProperties in tests (test_editor.py)
 ]
 
 

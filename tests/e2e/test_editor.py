@@ -75,6 +75,17 @@ def test_open_and_run_all(page):
     page.shot("notebook-run")
 
 
+def test_the_canvas_nodes_are_fast_objects(page):
+    """V8 keeps an object that had a property deleted as a dictionary: every node built
+    that way made drawing a 2,000-node graph about twice as slow (the browser runs with
+    --allow-natives-syntax, tests/e2e/lab.py)."""
+    count, fast = page.js(
+        "const fast = new Function('n', 'return %HasFastProperties(n)');"
+        " return [view.session.graph._nodes.length, view.session.graph._nodes.every(fast)];"
+    )
+    assert count >= 5 and fast
+
+
 def test_add_node_from_search_and_connect(page):
     spot = page.at(SHAPES, 420, 136)  # under the sampler, right of the shapes
     empty = page.js(

@@ -11,6 +11,8 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from xml.etree import ElementTree
 
 import pytest
 import torch
@@ -21,6 +23,7 @@ from workbench import Workbench
 from workbench.widgets import Editor
 from workbench.widgets.defs import node_defs
 from workbench.widgets.previews import MAX_SIDE, encode, output_images, to_pil
+from workbench.widgets.protocol import PROTOCOL
 from workbench.widgets.queue_view import QueueView
 from workbench.widgets.status import RunStatus
 
@@ -91,9 +94,9 @@ def chain(wb, seed_policy=None):
 def test_a_new_view_gets_the_whole_graph_and_code_nodes_get_positions(wb):
     g = chain(wb)
     canvas = Canvas(wb.editor(g))
-    canvas.say(type="hello", protocol=1)
+    canvas.say(type="hello", protocol=PROTOCOL)
     state = canvas.of("state", canvas.flush())[0]
-    assert state["protocol"] == 1
+    assert state["protocol"] == PROTOCOL == 2
     nodes = state["graph"]["nodes"]
     assert list(nodes) == ["number_1", "noisy_1", "show_1"]
     assert nodes["noisy_1"]["inputs"] == {"x": ["number_1", 0], "seed": 5}
@@ -120,9 +123,40 @@ def test_the_canvas_widget_opens_with_the_graph_and_a_view_gets_it_as_it_is_now(
     assert state["defs"]["noisy"]["inputs"][0]["name"] == "x"
     canvas = Canvas(editor)
     g.node("noisy_1").set(seed=9)  # just now: the snapshot trait is not written yet
-    canvas.say(type="hello", protocol=1)
+    canvas.say(type="hello", protocol=PROTOCOL, revision=state["snapshot"]["revision"])
     (hello,) = canvas.of("state", canvas.flush())
     assert hello["graph"]["nodes"]["noisy_1"]["inputs"]["seed"] == 9
+
+
+def test_a_view_that_has_the_graph_is_not_sent_it_again(wb):
+    g = chain(wb)
+    canvas = Canvas(wb.editor(g))
+    built = canvas.widget.snapshot["revision"]  # the canvas built the snapshot it came with
+    canvas.say(type="hello", protocol=PROTOCOL, revision=built)
+    (state,) = canvas.of("state", canvas.flush())
+    assert state["graph"] is None and state["status"] is not None
+    canvas.say(type="hello", protocol=PROTOCOL, revision=None)  # built nothing yet
+    assert canvas.of("state", canvas.flush())[0]["graph"]["nodes"].keys() == g.state().keys()
+    # Any change since (in code, or the canvas's own edit): the graph, at its new revision.
+    for change in (
+        lambda: g.node("noisy_1").set(seed=9),
+        lambda: canvas.say(
+            type="edit", seq=1, ops=[{"op": "set_inputs", "id": "noisy_1", "inputs": {"seed": 3}}]
+        ),
+    ):
+        change()
+        canvas.say(type="hello", protocol=PROTOCOL, revision=built)
+        (state,) = canvas.of("state", canvas.flush())
+        assert (
+            state["graph"]["nodes"]["noisy_1"]["inputs"]["seed"]
+            == g.state()["noisy_1"]["inputs"]["seed"]
+        )
+        assert state["graph"]["revision"] > built
+        built = state["graph"]["revision"]  # what the canvas now has
+    canvas.widget._save_snapshot()  # the trait, written after a quiet half second
+    assert canvas.widget.snapshot["revision"] == built
+    canvas.say(type="hello", protocol=PROTOCOL, revision=built)
+    assert canvas.of("state", canvas.flush())[0]["graph"] is None
 
 
 def test_canvas_edits_change_the_graph_once_and_are_not_echoed(wb):
@@ -333,6 +367,31 @@ def test_queue_panel_gets_deltas_of_a_thousand_jobs(wb):
     assert view.delta()["removed"] == [first.id]
 
 
+def test_a_job_that_starts_while_the_queue_is_read_is_in_the_delta():
+    class Queue:
+        """Its one job starts (pending -> running) right after the first look at it."""
+
+        def __init__(self):
+            self.job = SimpleNamespace(id="j1", number=1, status="pending")
+            self.looks = 0
+
+        def _started(self) -> bool:
+            self.looks += 1
+            if self.looks > 1:
+                self.job.status = "running"
+            return self.looks > 1
+
+        def running(self):
+            return self.job if self._started() else None
+
+        def pending(self):
+            return [] if self._started() else [self.job]
+
+    delta = QueueView(Queue()).delta()
+    assert delta is not None
+    assert delta["added"] == [{"id": "j1", "number": 1, "status": "running", "after": None}]
+
+
 def test_run_on_change_queues_one_run_per_change_never_for_a_move(wb, monkeypatch):
     # A debounce long enough that two edits in a row fall in it on a busy machine.
     monkeypatch.setattr("workbench.widgets.runner.CHANGE_DEBOUNCE", 0.5)
@@ -395,10 +454,11 @@ def test_each_kind_of_update_has_its_own_rate_limit(wb, monkeypatch):
     canvas = Canvas(editor)
     (job,) = editor.run()
     job.result(timeout=60)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not canvas.of("text", [m for m, _ in canvas.sent]):
-        time.sleep(0.02)
-    kinds = [m["type"] for m, _ in canvas.sent]
+    deadline = time.monotonic() + 30  # far less than a minute: no kind waits for another
+    kinds: list[str] = []
+    while time.monotonic() < deadline and not {"queue", "status", "text"} <= set(kinds):
+        time.sleep(0.02)  # each kind is flushed by a timer thread of its own, in any order
+        kinds = [m["type"] for m, _ in canvas.sent]
     assert "queue" in kinds and "status" in kinds
     assert canvas.of("text", [m for m, _ in canvas.sent]) == [
         {"type": "text", "node": "show_1", "text": ["7"]}
@@ -457,14 +517,53 @@ def test_run_selected_runs_only_that_branch(wb):
     assert editor.run_selected() is None
 
 
+def test_no_control_of_the_editor_has_a_description(wb):
+    """JupyterLab typesets a control's description as LaTeX: the first one on a page loads
+    MathJax, ~0.2 s of the first editor's load. Labels are HTML widgets instead."""
+    import ipywidgets
+    from ipywidgets.widgets.widget_description import DescriptionWidget
+
+    bar = wb.editor(chain(wb)).children[0].children
+    typeset = [  # a Button's description is its text, never typeset
+        c.description
+        for c in bar
+        if isinstance(c, DescriptionWidget) and not isinstance(c, ipywidgets.Button)
+    ]
+    assert len(typeset) >= 2 and not any(typeset)  # the batch count and the mode
+
+
 def test_the_static_picture_is_an_svg_of_the_graph_with_missing_nodes_marked(wb):
     g = chain(wb)
     g.apply({"op": "add_node", "id": "9", "class_type": "FromAPackWeLack", "inputs": {"a": 1}})
     bundle = wb.editor(g)._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    html = bundle["text/html"]
-    assert html.startswith("<svg") and "noisy_1" in html and "FromAPackWeLack" in html
-    assert "(missing)" in html
+    # An image, not HTML: JupyterLab sanitizes every text/html output to find headings.
+    assert "text/html" not in bundle
+    svg = bundle["image/svg+xml"]
+    root = ElementTree.fromstring(svg)  # a well-formed SVG document
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "number #number_1" in texts and "value: 2" in texts and "seed: 5" in texts
+    assert "FromAPackWeLack #9 (missing)" in texts and "a: 1" in texts
+    (links,) = root.iter("{http://www.w3.org/2000/svg}path")  # every link, one path
+    assert links.get("d").count("M") == 2  # number_1 -> noisy_1 -> show_1
+    empty = ElementTree.fromstring(wb.editor(wb.graph())._repr_mimebundle_()["image/svg+xml"])
+    assert "".join(empty.itertext()) == "(empty graph)"
+
+
+def test_nbconvert_shows_the_static_picture_of_a_notebook_saved_without_widget_state(wb):
+    import base64
+
+    import nbconvert
+    import nbformat
+
+    data = wb.editor(chain(wb))._repr_mimebundle_()
+    cell = nbformat.v4.new_code_cell("wb.editor(g)")
+    cell.outputs = [nbformat.v4.new_output("execute_result", data=data, execution_count=1)]
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    page, _ = nbconvert.HTMLExporter().from_notebook_node(notebook)
+    encoded = base64.b64encode(data["image/svg+xml"].encode()).decode()
+    assert f'src="data:image/svg+xml;base64,{encoded}"' in page
 
 
 WORKFLOWS = Path(__file__).parent / "workflows"

@@ -7,7 +7,7 @@ Clear pending. The queue panel, the gallery and the error panel are part of
 the canvas widget (they follow queue deltas, see ``docs/editor-protocol.md``).
 
 Outside a widget frontend (nbconvert, GitHub) the editor shows a static SVG of
-the graph (``text/html`` in its display data).
+the graph (``image/svg+xml`` in its display data, see ``svg.py``).
 """
 
 from __future__ import annotations
@@ -34,10 +34,12 @@ class Editor(w.VBox):
         self.run_button = w.Button(
             description="Run", icon="play", button_style="primary", tooltip="Run (Ctrl+Enter)"
         )
+        # Its label is an HTML widget, not a ``description``: JupyterLab typesets every
+        # description as LaTeX, and the first one on a page loads MathJax (~0.2 s).
+        self.batch_label = w.HTML("batch", layout=w.Layout(margin="0 0 0 8px"))
         self.batch_count = w.BoundedIntText(
-            value=1, min=1, max=limit, description="batch", layout=w.Layout(width="130px")
+            value=1, min=1, max=limit, layout=w.Layout(width="90px")
         )
-        self.batch_count.style.description_width = "40px"
         self.mode = w.Dropdown(options=MODE_OPTIONS, value="run", layout=w.Layout(width="160px"))
         self.run_selected_button = w.Button(
             description="Run selected", tooltip="Run the selected nodes' branches only (Alt+Enter)"
@@ -71,6 +73,7 @@ class Editor(w.VBox):
         bar = w.HBox(
             [
                 self.run_button,
+                self.batch_label,
                 self.batch_count,
                 self.mode,
                 self.run_selected_button,
@@ -138,7 +141,7 @@ class Editor(w.VBox):
         else:
             metadata = None
         data = dict(data or {})
-        data["text/html"] = graph_svg(self.canvas.snapshot.get("nodes", {}), self.canvas.defs)
+        data["image/svg+xml"] = graph_svg(self.canvas.snapshot.get("nodes", {}), self.canvas.defs)
         return (data, metadata) if metadata is not None else data
 
     def close(self) -> None:

@@ -51,11 +51,16 @@ class GraphEditor(anywidget.AnyWidget):
 
     def __init__(self, workbench, graph: Graph, height: int = 600, **kwargs: Any):
         defs = node_defs(workbench.registry)
-        _place_new(graph, defs, list(graph))
+        state = graph.state()
+        _place_new(graph, defs, list(state), state)
         # The graph goes with the widget's creation: the canvas builds it before its first
-        # view asks (``hello``), whose answer then finds nothing to change.
+        # view asks (``hello``), whose answer then leaves it out (the same revision).
+        self._revision = 0  # graph changes seen (ops); a snapshot carries the one it shows
         super().__init__(
-            defs=defs, settings={"height": int(height)}, snapshot=_snapshot(graph), **kwargs
+            defs=defs,
+            settings={"height": int(height)},
+            snapshot={"version": SNAPSHOT_VERSION, "revision": 0, "nodes": _jsonable(state)},
+            **kwargs,
         )
         self.workbench = workbench
         self.graph = graph
@@ -88,17 +93,19 @@ class GraphEditor(anywidget.AnyWidget):
 
     def _snapshot(self) -> dict:
         """The graph now: ``snapshot`` if it is current (it is after a quiet half second)."""
-        return _snapshot(self.graph) if self._snapshot_stale else self.snapshot
+        return _snapshot(self.graph, self._revision) if self._snapshot_stale else self.snapshot
 
     def _save_snapshot(self) -> None:
         self._snapshot_stale = False  # first: an op applied meanwhile marks it stale again
-        self.snapshot = _snapshot(self.graph)
+        self.snapshot = _snapshot(self.graph, self._revision)
 
     def _on_op(self, op: dict) -> None:
         mine = op.get("origin") is self
-        if not mine:
-            with self._lock:
+        with self._lock:
+            self._revision += 1
+            if not mine:
                 self._ops.append(_jsonable({k: v for k, v in op.items() if k != "origin"}))
+        if not mine:
             self._edits.poke()
             if op.get("op") == "add_node" and (op.get("ui") or {}).get("pos") is None:
                 _place_new(self.graph, self.defs, [op["id"]])
@@ -107,12 +114,13 @@ class GraphEditor(anywidget.AnyWidget):
         if self.on_edit is not None:
             self.on_edit(op)
 
-    def state_message(self) -> dict:
-        """The whole picture for a (new) view."""
+    def state_message(self, revision: int | None = None) -> dict:
+        """The whole picture for a (new) view; without the graph (``None``) if the view
+        has the snapshot of ``revision`` and the graph has not changed since."""
         return {
             "type": "state",
             "protocol": PROTOCOL,
-            "graph": self._snapshot(),
+            "graph": None if revision == self._revision else self._snapshot(),
             "status": self.status.snapshot(),
             "errors": self._errors,
         }
@@ -170,7 +178,8 @@ class GraphEditor(anywidget.AnyWidget):
             self._defs_generation = self.workbench.registry.generation
             self.defs = node_defs(self.workbench.registry)
         self._edits.flush_now()  # ops queued before the state must not arrive after it
-        self.send(self.state_message())
+        revision = content.get("revision")
+        self.send(self.state_message(revision if isinstance(revision, int) else None))
         self.send(self.queue_view.full())
         history = self.queue_view.history(self.graph.seed_control, full=True)
         if history is not None:
@@ -335,19 +344,21 @@ class GraphEditor(anywidget.AnyWidget):
         super().close()
 
 
-def _snapshot(graph: Graph) -> dict:
-    """The ``snapshot`` trait's value: the whole graph, JSON-ready."""
-    return {"version": SNAPSHOT_VERSION, "nodes": _jsonable(graph.state())}
+def _snapshot(graph: Graph, revision: int) -> dict:
+    """The ``snapshot`` trait's value: the whole graph, JSON-ready, at ``revision``."""
+    return {"version": SNAPSHOT_VERSION, "revision": revision, "nodes": _jsonable(graph.state())}
 
 
-def _place_new(graph: Graph, defs: dict, node_ids: list[str]) -> None:
-    """Give positions to the nodes of ``node_ids`` that have none (added in code)."""
-    state = graph.state()
+def _place_new(graph: Graph, defs: dict, node_ids: list[str], state: dict | None = None) -> None:
+    """Give positions to the nodes of ``node_ids`` that have none (added in code); ``state``
+    (``graph.state()``, if the caller has it) gets them too."""
+    state = graph.state() if state is None else state
     if not any(state[n]["ui"].get("pos") is None for n in node_ids if n in state):
         return
     for node_id, pos in place(state, defs).items():
         if node_id in node_ids:
             graph.set_ui(node_id, pos=pos)
+            state[node_id]["ui"]["pos"] = list(pos)
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:

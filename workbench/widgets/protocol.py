@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-PROTOCOL = 1  # bump on any change of a message's shape, here and in js/protocol.js
+PROTOCOL = 2  # bump on any change of a message's shape, here and in js/protocol.js
 SNAPSHOT_VERSION = 1
 
 
@@ -24,6 +24,7 @@ class NodeState(TypedDict, total=False):
 
 class Snapshot(TypedDict):
     version: int
+    revision: int  # the widget's count of graph changes when it was made (see Hello)
     nodes: dict[str, NodeState]
 
 
@@ -53,6 +54,7 @@ class NodeDef(TypedDict):
 class Hello(TypedDict):
     type: Literal["hello"]
     protocol: int
+    revision: int | None  # of the snapshot the view's session built (or is about to)
 
 
 class Edit(TypedDict):
@@ -79,6 +81,14 @@ class Cancel(TypedDict):
 
 
 # --- kernel -> canvas ---
+
+
+class State(TypedDict):
+    type: Literal["state"]
+    protocol: int
+    graph: Snapshot | None  # None: unchanged since the hello's revision
+    status: dict[str, Any]
+    errors: dict | None
 
 
 class NodeStatus(TypedDict, total=False):

@@ -23,10 +23,11 @@ class QueueView:
 
     def delta(self) -> dict | None:
         """A ``queue`` message with what changed since the last call, or None."""
+        # Pending first: a job that starts between the two looks is then seen in both
+        # (and shown once, running); looking at the running job first missed it in both.
+        pending = self.queue.pending()
         running = self.queue.running()
-        jobs = ([running] if running is not None else []) + [
-            j for j in self.queue.pending() if j is not running
-        ]
+        jobs = ([running] if running is not None else []) + [j for j in pending if j is not running]
         added, changed = [], []
         now: dict[str, str] = {}
         previous = None

@@ -25,6 +25,7 @@
 // The overview is drawn on LiteGraph's back canvas, with the links: the front canvas then
 // adds what is drawn over the graph (a link being dragged, the selection rectangle) as usual.
 import { LGraphCanvas, LiteGraph } from "@comfyorg/litegraph";
+import { mark } from "./timing.js";
 
 /** Below this zoom a node's 20-unit widgets are under 6 px tall and its title unreadable. */
 export const OVERVIEW_SCALE = 0.3;
@@ -37,6 +38,7 @@ export class WorkbenchCanvas extends LGraphCanvas {
   panImage = null;
   #frame = 0; // the animation frame asked for, 0: none
   #drawing = false;
+  #drawnNodes = false;
 
   constructor(canvas, graph, options = {}) {
     super(canvas, graph, { ...options, skip_render: true }); // no polling loop
@@ -67,6 +69,10 @@ export class WorkbenchCanvas extends LGraphCanvas {
         this.draw();
       } finally {
         this.#drawing = false;
+      }
+      if (!this.#drawnNodes && this.graph?._nodes.length) {
+        this.#drawnNodes = true;
+        mark("first-frame"); // the first frame with nodes on it (bench/editor.py)
       }
       // Still dirty after a frame (something asked while it was drawn): one more. A canvas
       // without a size draws nothing and waits to be asked again (resize sets the flags).

@@ -55,33 +55,44 @@ function addWidget(node, input, changed) {
   return widget;
 }
 
+let building = null; // the node buildNode is building
+
 /** Build `node`'s sockets and widgets from `def` (a new node, before it joins a graph). */
 export function buildNode(node, def, session) {
   node.wbDef = def;
   node.title = def.display_name || def.name;
   const changed = () => session.changed();
-  for (const input of def.inputs) {
-    const type = socketType(input.type);
-    if (input.kind === "link") {
-      node.addInput(input.name, type, { tooltip: input.tooltip || undefined });
-      continue;
+  // LiteGraph measures the whole node again after each socket and widget added
+  // (expandToFitContent): five times for a node with two widgets, ~40% of building a graph.
+  // The node is measured once, when it is complete. (A flag outside the node: adding and
+  // deleting a property of its own would turn every node into a slow dictionary object.)
+  building = node;
+  try {
+    for (const input of def.inputs) {
+      const type = socketType(input.type);
+      if (input.kind === "link") {
+        node.addInput(input.name, type, { tooltip: input.tooltip || undefined });
+        continue;
+      }
+      addWidget(node, input, changed);
+      node.addInput(input.name, type, { widget: { name: input.name }, tooltip: input.tooltip || undefined });
+      if (input.control) {
+        const control = node.addWidget("combo", input.name + CONTROL_SUFFIX, "fixed", changed, {
+          values: CONTROL_MODES,
+        });
+        control.serialize = false;
+        control.label = "control after generate";
+        control.wbControlFor = input.name;
+      }
     }
-    addWidget(node, input, changed);
-    node.addInput(input.name, type, { widget: { name: input.name }, tooltip: input.tooltip || undefined });
-    if (input.control) {
-      const control = node.addWidget("combo", input.name + CONTROL_SUFFIX, "fixed", changed, {
-        values: CONTROL_MODES,
+    for (const output of def.outputs) {
+      node.addOutput(output.name, output.type, {
+        tooltip: output.tooltip || undefined,
+        shape: output.is_list ? LiteGraph.GRID_SHAPE : undefined,
       });
-      control.serialize = false;
-      control.label = "control after generate";
-      control.wbControlFor = input.name;
     }
-  }
-  for (const output of def.outputs) {
-    node.addOutput(output.name, output.type, {
-      tooltip: output.tooltip || undefined,
-      shape: output.is_list ? LiteGraph.GRID_SHAPE : undefined,
-    });
+  } finally {
+    building = null;
   }
   node.size = node.computeSize();
   node.size[0] = Math.max(node.size[0], 240);
@@ -129,6 +140,10 @@ export function registerTypes(defs, session) {
       constructor(title) {
         super(title, def.name);
         buildNode(this, def, session);
+      }
+
+      expandToFitContent() {
+        if (building !== this) super.expandToFitContent();
       }
     }
     WorkbenchNode.title = def.display_name || def.name;

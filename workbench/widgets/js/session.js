@@ -8,6 +8,8 @@
 // node by node: nothing is rebuilt, selection and viewport stay.
 import { LGraph, LiteGraph } from "@comfyorg/litegraph";
 import { CONTROL_SUFFIX, ensurePreviewWidget, missingNode, registerTypes } from "./nodes.js";
+import { PROTOCOL } from "./protocol.js";
+import { mark } from "./timing.js";
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 const isLink = (v) => Array.isArray(v) && v.length === 2 && typeof v[0] === "string" && Number.isInteger(v[1]);
@@ -32,7 +34,8 @@ export class Session {
     // The graph the widget came with (or the notebook saved), built once `initialize` has
     // returned (anywidget allows it 2 s), unless the kernel's `state` came first.
     this.reconciled = false;
-    setTimeout(() => this.reconciled || this.reconcile(model.get("snapshot") || { nodes: {} }));
+    this.revision = null; // the kernel's revision of the last whole graph built (see `hello`)
+    setTimeout(() => this.reconciled || this.build(model.get("snapshot")));
     this.graph.onAfterChange = () => this.changed();
     this.graph.onNodeAdded = () => this.changed();
     this.graph.onNodeRemoved = () => this.changed();
@@ -149,12 +152,27 @@ export class Session {
     if (ops.length) this.model.send({ type: "edit", seq: ++this.seq, ops });
   }
 
+  /** What a view says when it starts: the kernel leaves the graph out of its answer if it
+   * has not changed since the snapshot this session built (or is about to build). */
+  hello() {
+    const revision = this.reconciled ? this.revision : this.model.get("snapshot")?.revision;
+    return { type: "hello", protocol: PROTOCOL, revision: revision ?? null };
+  }
+
+  /** Build (reconcile) the kernel's whole graph `snapshot`, and remember its revision. */
+  build(snapshot) {
+    this.reconcile(snapshot || { nodes: {} });
+    this.revision = snapshot?.revision ?? null;
+  }
+
   // --- kernel -> canvas ---
 
   receive(msg, buffers) {
     switch (msg.type) {
       case "state":
-        this.reconcile(msg.graph);
+        // No graph: the one this session built is the kernel's (the hello's revision).
+        if (msg.graph) this.build(msg.graph);
+        else if (!this.reconciled) this.build(this.model.get("snapshot"));
         this.applyStatus(msg.status);
         this.applyErrors(msg.errors);
         break;
@@ -331,6 +349,7 @@ export class Session {
 
   /** Make the canvas show the kernel's graph `snapshot`, changing only what differs. */
   reconcile(snapshot) {
+    mark("reconcile-start");
     const started = performance.now();
     const nodes = snapshot?.nodes || {};
     this.applying = true;
@@ -369,6 +388,7 @@ export class Session {
     this.redraw();
     this.reconciled = true;
     this.reconcileMs = (this.reconcileMs ?? 0) + performance.now() - started; // all; bench/editor.py
+    mark("reconcile-end");
     this.emit("onReconciled");
   }
 

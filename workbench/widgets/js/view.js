@@ -6,7 +6,6 @@ import { WorkbenchCanvas } from "./canvas.js";
 import { ErrorPanel, Gallery, HistoryPanel, QueuePanel } from "./panels.js";
 import { SearchBox } from "./search.js";
 import { socketType } from "./nodes.js";
-import { PROTOCOL } from "./protocol.js";
 
 LiteGraph.saveViewportWithGraph = false; // panning is not an edit
 LiteGraph.release_link_on_empty_shows_menu = false; // our search box instead
@@ -22,6 +21,8 @@ export class View {
     this.box.className = "wb-canvas-box";
     this.box.style.height = `${model.get("settings")?.height ?? 600}px`;
     this.canvasEl = document.createElement("canvas");
+    this.canvasEl.width = this.canvasEl.height = 0; // nothing is drawn before it has its size
+    this.boxSize = [0, 0]; // CSS px, from the ResizeObserver (see resize)
     this.canvasEl.tabIndex = 0;
     // On the canvas itself: JupyterLab's command-mode keys must not edit the notebook.
     this.canvasEl.setAttribute("data-lm-suppress-shortcuts", "true");
@@ -78,10 +79,11 @@ export class View {
     this.dprTimer = setInterval(() => {
       if (window.devicePixelRatio !== this.dpr) this.resize();
     }, 500);
-    this.resizer = new ResizeObserver(() => this.resize());
-    this.resizer.observe(this.box);
-    this.resize();
-    model.send({ type: "hello", protocol: PROTOCOL }); // the kernel answers with the whole state
+    this.resizer = new ResizeObserver(([entry]) => {
+      this.resize(Math.round(entry.contentRect.width), Math.round(entry.contentRect.height));
+    });
+    this.resizer.observe(this.box); // calls back once the box is laid out
+    model.send(session.hello()); // the kernel answers with the whole state
     el.__wbView = this; // for tests and benchmarks: the canvas, the session
   }
 
@@ -90,23 +92,28 @@ export class View {
     this.listeners.push(() => target.removeEventListener(type, fn, capture));
   }
 
-  /** The canvas bitmap is CSS size × devicePixelRatio; LiteGraph draws in CSS pixels. */
-  resize() {
+  /** The canvas bitmap is CSS size × devicePixelRatio; LiteGraph draws in CSS pixels. The
+   * box's size (CSS px) comes from its ResizeObserver, never read here: reading it would
+   * force a layout of the whole notebook, which is mid-update when the first graph arrives.
+   * Resizing a canvas clears it: done only when the size or the devicePixelRatio changed. */
+  resize(width = this.boxSize[0], height = this.boxSize[1]) {
     this.dpr = window.devicePixelRatio;
     const dpr = Math.max(window.devicePixelRatio || 1, 1);
-    const width = this.box.clientWidth;
-    const height = this.box.clientHeight;
     if (!width || !height) return;
-    this.canvasEl.style.width = `${width}px`;
-    this.canvasEl.style.height = `${height}px`;
-    this.canvasEl.width = Math.round(width * dpr);
-    this.canvasEl.height = Math.round(height * dpr);
-    this.canvasEl.getContext("2d").scale(dpr, dpr);
+    if (width !== this.boxSize[0] || height !== this.boxSize[1] || dpr !== this.bitmapScale) {
+      this.boxSize = [width, height];
+      this.bitmapScale = dpr;
+      this.canvasEl.style.width = `${width}px`;
+      this.canvasEl.style.height = `${height}px`;
+      this.canvasEl.width = Math.round(width * dpr);
+      this.canvasEl.height = Math.round(height * dpr);
+      this.canvasEl.getContext("2d").scale(dpr, dpr);
+      this.canvas.setDirty(true, true);
+    }
     if (!this.fitted && this.session.graph._nodes.length) {
       this.fitted = true; // once the canvas has its size: the whole graph in view
       this.fit();
     }
-    this.canvas.setDirty(true, true);
   }
 
   fit() {
