@@ -253,22 +253,26 @@ def tasks_named(client, prefix: str) -> list[str]:
     return client.run_on_scheduler(keys)
 
 
-def gated_chain(gate: str, path) -> dict:
-    return {
+def start_gated_chain(ex, path) -> tuple[str, dict]:
+    """Run Gate -> Add -> Record (to ``path``) in the background, until the gate has
+    started: the gate's name (to open it) and the running box (``in_background``)."""
+    gate = uuid.uuid4().hex
+    prompt = {
         "gate": n("Gate", name=gate, value=1),
         "add": n("Add", a=link("gate"), b=1),
         "record": n("Record", value=link("add"), path=str(path)),
     }
+    started = threading.Event()
+    ex.subscribe(lambda e: started.set() if e.type == "progress" else None)
+    running = in_background(lambda: run(ex, prompt))
+    assert started.wait(60), "the gate did not start"
+    return gate, running
 
 
 def test_a_chain_is_on_the_cluster_before_its_first_node_ends(ex, dask_client, tmp_path):
     from distributed import Event
 
-    gate = uuid.uuid4().hex
-    started = threading.Event()
-    ex.subscribe(lambda e: started.set() if e.type == "progress" else None)
-    running = in_background(lambda: run(ex, gated_chain(gate, tmp_path / "log")))
-    assert started.wait(60), "the gate did not start"
+    gate, running = start_gated_chain(ex, tmp_path / "log")
     # The kernel has sent the whole chain: Dask starts each link as the one before ends.
     assert len(tasks_named(dask_client, "Add-")) == 1
     assert len(tasks_named(dask_client, "Record-")) == 1
@@ -297,11 +301,7 @@ def test_an_early_start_after_an_expansion_does_not_run_the_node(ex, tmp_path):
 def test_after_an_interrupt_no_node_started_ahead_runs(ex, dask_client, tmp_path):
     from distributed import Event
 
-    gate = uuid.uuid4().hex
-    started = threading.Event()
-    ex.subscribe(lambda e: started.set() if e.type == "progress" else None)
-    running = in_background(lambda: run(ex, gated_chain(gate, tmp_path / "log")))
-    assert started.wait(60), "the gate did not start"
+    gate, running = start_gated_chain(ex, tmp_path / "log")
     ex.interrupt()
     running["thread"].join(60)
     assert running["result"].status == "interrupted"
