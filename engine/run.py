@@ -18,7 +18,7 @@ calls in flight that finished, ``backend.cancel()`` stops them. Per run:
   ``outcomes``: node id -> the outcome (or exception) of a call that finished
   in flight, until its node is staged again and takes it.
 - ``started``: nodes whose code started (for their timing, and to count them
-  as run if the run fails); ``early``: signature -> node, for nodes a remote
+  as run if the run fails); ``early``: the signatures of nodes a remote
   backend started ahead of their producers' end (``start_early``);
   ``requested``: the lazy inputs each node asked for; ``pending_subgraphs``:
   nodes waiting for the outputs of their expansion.
@@ -122,7 +122,7 @@ class Run:
         self.flying: dict[str, str] = {}
         self.outcomes: dict[str, Outcome | BaseException] = {}
         self.started: dict[str, float] = {}
-        self.early: dict[str, str] = {}
+        self.early: set[str] = set()
         self.prestart = getattr(self.backend, "prestart", None)
         self.targets: set[str] = set()
         self.adopted = False  # signatures taken whole from the last run
@@ -406,7 +406,7 @@ class Run:
                     continue
                 call = NodeCall(consumer, info.type, self.input_values(info, pending=pending), None)
                 if self.prestart(call):
-                    early[key] = consumer
+                    early.add(key)
                     stack.append(consumer)
 
     def wait_any(self) -> None:

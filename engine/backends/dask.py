@@ -356,19 +356,8 @@ class DaskBackend:
 
     def assemble(self, node_id: str, node_type, resolved: list) -> list:
         """An expanded node's outputs joined on the cluster from its subgraphs' (a task)."""
-        producers: list = []
-        positions: dict[str, int] = {}
-
-        def piece(value):
-            if type(value) is not RemoteSlot:
-                return value
-            index = positions.get(value.ref.key)
-            if index is None:
-                index = positions[value.ref.key] = len(producers)
-                producers.append(value.ref)
-            return (index, value.slot)
-
-        recipe = [r if type(r) is tuple else [piece(p) for p in r] for r in resolved]
+        producers = _Producers()
+        recipe = [r if type(r) is tuple else [producers.piece(p) for p in r] for r in resolved]
         shape = TaskSpec(output_is_list=node_type.output_is_list)
         key = self.key(f"{node_type.name}-joined", self.run.signatures.get(node_id))
         future = self.client.submit(assemble, node_id, shape, recipe, *producers, key=key)
@@ -402,22 +391,28 @@ class DaskBackend:
         run.emit_progress(data)
 
 
+class _Producers(list):
+    """The futures a task reads, each once, in the order ``piece`` met them."""
+
+    def __init__(self):
+        super().__init__()
+        self.positions: dict[str, int] = {}
+
+    def piece(self, value: Any) -> Any:
+        """``value`` as the task gets it: a ``RemoteSlot`` becomes ``(producer index, slot)``."""
+        if type(value) is not RemoteSlot:
+            return value
+        index = self.positions.get(value.ref.key)
+        if index is None:
+            index = self.positions[value.ref.key] = len(self)
+            self.append(value.ref)
+        return (index, value.slot)
+
+
 def _sent(inputs: dict) -> tuple[dict, list]:
-    """A call's inputs as its task gets them: each ``RemoteSlot`` becomes ``(producer
-    index, slot)``; and the producers' futures, in that order."""
-    producers: list = []
-    positions: dict[str, int] = {}
-    sent: dict[str, Any] = {}
-    for name, value in inputs.items():
-        if type(value) is RemoteSlot:
-            index = positions.get(value.ref.key)
-            if index is None:
-                index = positions[value.ref.key] = len(producers)
-                producers.append(value.ref)
-            sent[name] = (index, value.slot)
-        else:
-            sent[name] = value
-    return sent, producers
+    """A call's inputs as its task gets them (``_Producers.piece``), and the producers."""
+    producers = _Producers()
+    return {name: producers.piece(value) for name, value in inputs.items()}, producers
 
 
 def _same(early: tuple, sent: dict, producers: list) -> bool:
