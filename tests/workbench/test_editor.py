@@ -159,6 +159,29 @@ def test_a_view_that_has_the_graph_is_not_sent_it_again(wb):
     assert canvas.of("state", canvas.flush())[0]["graph"] is None
 
 
+def test_the_snapshot_trait_is_written_once_the_edits_have_settled(wb):
+    # Not at the first edit: the whole graph as JSON would be serialized and sent on the way
+    # from an edit to its run. A long settling time here: nothing is written while it lasts.
+    g = chain(wb)
+    canvas = Canvas(wb.editor(g))
+    canvas.widget._snapshots.interval = 60
+    written = []
+    canvas.widget.observe(lambda change: written.append(change["new"]), names="snapshot")
+    for seed in (3, 4):
+        canvas.say(
+            type="edit",
+            seq=seed,
+            ops=[{"op": "set_inputs", "id": "noisy_1", "inputs": {"seed": seed}}],
+        )
+    g.node("number_1").set(value=7)
+    time.sleep(0.3)  # a write at the first edit would have happened by now
+    assert written == []
+    canvas.widget._snapshots.flush_now()
+    (snapshot,) = written
+    assert snapshot["nodes"]["noisy_1"]["inputs"]["seed"] == 4
+    assert snapshot["nodes"]["number_1"]["inputs"]["value"] == 7
+
+
 def test_canvas_edits_change_the_graph_once_and_are_not_echoed(wb):
     g = chain(wb)
     canvas = Canvas(wb.editor(g))

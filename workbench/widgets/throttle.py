@@ -3,7 +3,10 @@
 Engine events arrive on the queue's worker thread, possibly hundreds a second;
 the canvas wants at most ~20 updates a second (``docs/editor-protocol.md``).
 ``poke()`` is cheap and never blocks on the flush; the flush runs on a timer
-thread, so a slow flush (a PNG to encode) never slows the run.
+thread, so a slow flush (a PNG to encode) never slows the run. With ``settle``
+the flush always waits ``interval`` after the poke that asked for it, so a burst
+of pokes (the edits of one action) makes one late flush, not one at once and a
+second one later.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ log = logging.getLogger(__name__)
 
 
 class Throttle:
-    def __init__(self, flush: Callable[[], None], rate: float = 20.0):
+    def __init__(self, flush: Callable[[], None], rate: float = 20.0, settle: bool = False):
         self._flush = flush
         self.interval = 1.0 / rate
+        self._settle = settle
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._last = 0.0
@@ -31,7 +35,11 @@ class Throttle:
         with self._lock:
             if self._timer is not None or self._closed:
                 return
-            delay = max(0.0, self._last + self.interval - time.monotonic())
+            delay = (
+                self.interval
+                if self._settle
+                else max(0.0, self._last + self.interval - time.monotonic())
+            )
             self._timer = threading.Timer(delay, self._run)
             self._timer.daemon = True
             self._timer.start()
