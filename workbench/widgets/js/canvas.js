@@ -72,7 +72,7 @@ export class WorkbenchCanvas extends LGraphCanvas {
       }
       if (!this.#drawnNodes && this.graph?._nodes.length) {
         this.#drawnNodes = true;
-        mark("first-frame"); // the first frame with nodes on it (bench/editor.py)
+        mark("first-frame", this.graph._nodes.length); // the first frame with nodes (bench/editor.py)
       }
       // Still dirty after a frame (something asked while it was drawn): one more. A canvas
       // without a size draws nothing and waits to be asked again (resize sets the flags).

@@ -47,17 +47,19 @@ export class View {
     this.search = new SearchBox(this.box, () => session.defs, (def, link) => this.addNode(def, link));
     this.canvasEl.addEventListener("litegraph:canvas", (e) => this.canvasEvent(e.detail));
     this.listeners = [];
-    // LiteGraph handles the pointer in capture listeners on the canvas and stops the events
-    // there, so ours capture too: pointerdown on the canvas (after LiteGraph's), pointerup on
-    // the window (before LiteGraph's: acted on once the event has been handled).
-    this.listen(this.canvasEl, "pointerdown", () => (session.pointerDown += 1), true);
-    this.listen(window, "pointerup", () => {
+    // LiteGraph handles the pointer in capture listeners on the canvas and stops the events'
+    // propagation there, which spares only the canvas's other capture listeners: ours come
+    // after LiteGraph's (added later). A release elsewhere is seen on the window, and acted on
+    // once the event has been handled. The action is over then: its edits go at once, as one
+    // message.
+    const released = () => {
       if (!session.pointerDown) return;
-      setTimeout(() => {
-        session.pointerDown = 0;
-        session.changed(true); // the action is over: its edits go now, as one message
-      });
-    }, true);
+      session.pointerDown = 0;
+      session.changed(true);
+    };
+    this.listen(this.canvasEl, "pointerdown", () => (session.pointerDown += 1), true);
+    this.listen(this.canvasEl, "pointerup", released, true);
+    this.listen(window, "pointerup", () => session.pointerDown && setTimeout(released), true);
     this.listen(this.canvasEl, "keydown", (e) => this.key(e));
     this.listen(this.canvasEl, "keyup", () => session.changed());
     this.listen(this.canvasEl, "pointermove", (e) => this.hover(e));
