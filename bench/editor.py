@@ -6,8 +6,9 @@ Starts JupyterLab and headless Chromium (as tests/e2e does; needs /usr/bin/chrom
 opens a notebook written for the occasion and measures, in the page:
 
 - load time of a 500- and a 2,000-node graph (built in an earlier cell): from running
-  the cell that shows the editor until the canvas holds every node and has drawn a
-  frame (goals ≤ 1 s, ≤ 3 s), and how much of it the canvas's own reconciles took;
+  the cell that shows the editor until the canvas has drawn its first frame with every
+  node (goals ≤ 1 s, ≤ 3 s), timed in the page by that draw's mark, and how much of it
+  the canvas's own reconciles took;
   then where that time went: the kernel's part (importing the widgets, building the
   editor and its display data, full garbage collections), the messages (count, size,
   arrival), the page's part (the editor's module, its graph, the first frame drawn, by
@@ -16,8 +17,9 @@ opens a notebook written for the occasion and measures, in the page:
 - frame time while panning the 2,000-node graph with the mouse (all nodes in view, and
   at zoom 0.5): the median time the canvas spends drawing a frame, and the median
   interval between frames (goal ≤ 16 ms); and while zooming it with the wheel;
-- widget change → updated preview on a cheap node, in Run (On Change): from the click
-  on the widget's arrow until the new preview image is on the canvas (goal ≤ 150 ms);
+- widget change → updated preview on a cheap node, in Run (On Change): from the press on
+  the widget's arrow until the canvas has drawn the new preview (goal ≤ 150 ms), timed in
+  the page; and as the bench saw it (Playwright's click and polling add 50-80 ms);
 - the queue panel with 1,000 pending jobs: applying the delta that adds them, and one
   further delta (a job cancelled).
 
@@ -263,9 +265,22 @@ def load(page: Page, cell: int, editor: int, nodes: int) -> None:
         "() => r(performance.now()))));"
     )
     reconcile = page.js("return view.session.reconcileMs;")
+    # The canvas's first frame with nodes, timed in the page: the mark its draw leaves, with
+    # the number of nodes drawn. (The bench's own view of it comes later: Playwright polls.)
+    drawn = page.page.evaluate(
+        "(started) => performance.getEntriesByName('wb:first-frame')"
+        ".filter(e => e.startTime >= started).map(e => [e.startTime, e.detail])[0] ?? null",
+        started,
+    )
+    shown, how = (
+        (drawn[0], "the canvas's first draw, in the page")
+        if drawn and drawn[1] >= nodes
+        else (done, "as the bench saw it")
+    )
     print(
-        f"load {nodes:5d} nodes: {done - started:7.0f} ms to the first frame "
-        f"(canvas reconciles {reconcile:.0f} ms; goal ≤ {1000 if nodes <= 500 else 3000} ms)"
+        f"load {nodes:5d} nodes: {shown - started:7.0f} ms to the first frame with every node"
+        f" ({how}; the bench saw it at {done - started:.0f} ms; canvas reconciles"
+        f" {reconcile:.0f} ms; goal ≤ {1000 if nodes <= 500 else 3000} ms)"
     )
     breakdown(page, started, done)
 
@@ -326,27 +341,52 @@ def pan(page: Page) -> None:
         )
 
 
+# Timed in the page: the press's event time (when the browser got it), and the end of the
+# canvas's first draw after the new preview was stored (the frame that paints it).
+WATCH_PREVIEW = """() => {
+  const view = document.querySelectorAll('.wb-editor')[2].__wbView;
+  window.__press = window.__painted = window.__stored = undefined;
+  if (window.__watchingPreview) return;
+  window.__watchingPreview = true;
+  window.addEventListener('pointerdown', (e) => { window.__press = e.timeStamp; }, true);
+  view.session.listeners.add({onPreview: () => { window.__stored ??= performance.now(); }});
+  const draw = view.canvas.draw.bind(view.canvas);
+  view.canvas.draw = (a, b) => {
+    const stored = window.__stored !== undefined;
+    draw(a, b);
+    if (stored) window.__painted ??= performance.now();
+  };
+}"""
+
+
 def preview_latency(page: Page) -> None:
     page.editor = 2
     page.show_editor()
     page.page.locator(".wb-mode select").nth(2).select_option(label="Run (On Change)")
     page.page.locator("button.wb-run").nth(2).click()
     page.wait_js("return view.session.previews.has('PreviewImage_1');", timeout=120)
-    times = []
+    times, seen = [], []
     for _ in range(8):
         page.js("window.__before = view.session.previews.get('PreviewImage_1');")
+        page.page.evaluate(WATCH_PREVIEW)
         point = page.widget("swatch_1", "value", "right")
         started = page.page.evaluate("() => performance.now()")
         page.page.mouse.click(*point)
         page.wait_js(
-            "return view.session.previews.get('PreviewImage_1') !== window.__before;", timeout=60
+            "return view.session.previews.get('PreviewImage_1') !== window.__before"
+            " && window.__painted !== undefined;",
+            timeout=60,
         )
-        times.append(page.page.evaluate("() => performance.now()") - started)
+        seen.append(page.page.evaluate("() => performance.now()") - started)
+        times.append(page.page.evaluate("() => window.__painted - window.__press"))
         time.sleep(0.3)
     page.shot("preview-latency")
     print(
-        f"widget change -> preview: median {statistics.median(times):.0f} ms, "
-        f"min {min(times):.0f} ms over {len(times)} changes (goal ≤ 150 ms)"
+        f"widget change -> preview painted, in the page (from the press to the end of the"
+        f" canvas's draw with the new preview): median {statistics.median(times):.0f} ms, min"
+        f" {min(times):.0f}, max {max(times):.0f} ms over {len(times)} changes (goal ≤ 150 ms);"
+        f" as the bench saw it through Playwright (its click and polling included): median"
+        f" {statistics.median(seen):.0f} ms"
     )
     page.page.locator(".wb-mode select").nth(2).select_option(label="Run")
 
