@@ -178,6 +178,15 @@ def test_a_dragged_widget_sends_one_edit_on_release(page):
     )
 
 
+def decoded(page, node_id: str) -> bool:
+    """Whether the canvas holds decoded pictures of ``node_id``'s last preview."""
+    return page.js(
+        "const b = view.session.previews.get(arg);"
+        " return b.length > 0 && b.every(x => x instanceof ImageBitmap && x.width > 0);",
+        node_id,
+    )
+
+
 def test_run_shows_previews(page):
     state["base"] = base = history_count(page)
     gallery = page.page.locator(".wb-gallery img").count()
@@ -194,6 +203,8 @@ def test_run_shows_previews(page):
         " && [...document.querySelectorAll('.wb-gallery img')].every(i => i.complete && i.naturalWidth > 0)",
         arg=gallery,
     )
+    assert page.js("return typeof ImageDecoder;") == "function"  # how this page decodes
+    assert decoded(page, PREVIEW) and decoded(page, state["added"])
     printed = page.kernel(
         f"r = wb.queue.history()[-1]\nprint(r['status'], len(r['outputs'][{PREVIEW!r}]['images']))"
     )
@@ -292,6 +303,12 @@ def test_batch_of_three_random_seeds(page):
     before = page.page.evaluate(
         "() => [...document.querySelectorAll('.wb-gallery img')].map(i => i.src)"
     )
+    # These previews decode as on a page without ImageDecoder (not localhost or https).
+    page.js(
+        "window.__decoder = window.ImageDecoder; delete window.ImageDecoder;"
+        " window.__old = view.session.previews.get(arg);",
+        PREVIEW,
+    )
     click_button(page, "run")
     records = wait_runs(page, count + 3)[-3:]
     assert [r["status"] for r in records] == ["success"] * 3
@@ -315,6 +332,9 @@ def test_batch_of_three_random_seeds(page):
         before,
     )
     assert distinct >= 3
+    page.wait_js("return view.session.previews.get(arg) !== window.__old;", PREVIEW)
+    assert decoded(page, PREVIEW)
+    page.page.evaluate("() => { window.ImageDecoder = window.__decoder; }")
     batch.fill("1")
     batch.press("Tab")
     page.shot("batch-of-three")
