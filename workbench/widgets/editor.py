@@ -9,7 +9,8 @@ errors); outputs (the previews and texts of executed nodes); the queue (deltas,
 history). One per kind, so that none waits for another: a run's output is sent
 as soon as its node has executed, not 50 ms after the queue delta or the status
 that came just before it. The ``snapshot`` trait, which the notebook saves, is
-written half a second after an edit (the edits meanwhile included). ``close()`` unsubscribes everything.
+written half a second after an edit (with the edits made meanwhile). ``close()``
+unsubscribes everything.
 """
 
 from __future__ import annotations
