@@ -253,9 +253,12 @@ def tasks_named(client, prefix: str) -> list[str]:
     return client.run_on_scheduler(keys)
 
 
-def start_gated_chain(ex, path) -> tuple[str, dict]:
+def start_gated_chain(ex, client, path) -> tuple[str, dict]:
     """Run Gate -> Add -> Record (to ``path``) in the background, until the gate has
-    started: the gate's name (to open it) and the running box (``in_background``)."""
+    started and the scheduler holds the two nodes after it (started ahead: the kernel sends
+    them while the gate runs; they may reach the scheduler after the gate's first progress
+    event reaches the kernel). Returns the gate's name (to open it) and the running box
+    (``in_background``)."""
     gate = uuid.uuid4().hex
     prompt = {
         "gate": n("Gate", name=gate, value=1),
@@ -266,14 +269,17 @@ def start_gated_chain(ex, path) -> tuple[str, dict]:
     ex.subscribe(lambda e: started.set() if e.type == "progress" else None)
     running = in_background(lambda: run(ex, prompt))
     assert started.wait(60), "the gate did not start"
+    assert wait_until(lambda: tasks_named(client, "Add-") and tasks_named(client, "Record-")), (
+        "the nodes after the gate are not on the cluster while it runs"
+    )
     return gate, running
 
 
 def test_a_chain_is_on_the_cluster_before_its_first_node_ends(ex, dask_client, tmp_path):
     from distributed import Event
 
-    gate, running = start_gated_chain(ex, tmp_path / "log")
-    # The kernel has sent the whole chain: Dask starts each link as the one before ends.
+    gate, running = start_gated_chain(ex, dask_client, tmp_path / "log")
+    # The kernel has sent the whole chain, once: Dask starts each link as the one before ends.
     assert len(tasks_named(dask_client, "Add-")) == 1
     assert len(tasks_named(dask_client, "Record-")) == 1
     Event(gate, client=dask_client).set()
@@ -301,7 +307,7 @@ def test_an_early_start_after_an_expansion_does_not_run_the_node(ex, tmp_path):
 def test_after_an_interrupt_no_node_started_ahead_runs(ex, dask_client, tmp_path):
     from distributed import Event
 
-    gate, running = start_gated_chain(ex, tmp_path / "log")
+    gate, running = start_gated_chain(ex, dask_client, tmp_path / "log")
     ex.interrupt()
     running["thread"].join(60)
     assert running["result"].status == "interrupted"
