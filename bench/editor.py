@@ -19,7 +19,7 @@ opens a notebook written for the occasion and measures, in the page:
   interval between frames (goal ≤ 16 ms); and while zooming it with the wheel;
 - widget change → updated preview on a cheap node, in Run (On Change): from the press on
   the widget's arrow until the canvas has drawn the new preview (goal ≤ 150 ms), timed in
-  the page; and as the bench saw it (Playwright's click and polling add 50-80 ms);
+  the page; and as the bench saw it (Playwright's click and polling add 25-45 ms);
 - the queue panel with 1,000 pending jobs: applying the delta that adds them, and one
   further delta (a job cancelled).
 
