@@ -343,8 +343,8 @@ def pan(page: Page) -> None:
 
 # Timed in the page: the press's event time (when the browser got it), and the end of the
 # canvas's first draw after the new preview was stored (the frame that paints it).
-WATCH_PREVIEW = """() => {
-  const view = document.querySelectorAll('.wb-editor')[2].__wbView;
+WATCH_PREVIEW = """(index) => {
+  const view = document.querySelectorAll('.wb-editor')[index].__wbView;
   window.__press = window.__painted = window.__stored = undefined;
   if (window.__watchingPreview) return;
   window.__watchingPreview = true;
@@ -368,7 +368,7 @@ def preview_latency(page: Page) -> None:
     times, seen = [], []
     for _ in range(8):
         page.js("window.__before = view.session.previews.get('PreviewImage_1');")
-        page.page.evaluate(WATCH_PREVIEW)
+        page.page.evaluate(WATCH_PREVIEW, page.editor)
         point = page.widget("swatch_1", "value", "right")
         started = page.page.evaluate("() => performance.now()")
         page.page.mouse.click(*point)
